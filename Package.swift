@@ -1,0 +1,60 @@
+// swift-tools-version: 6.2
+// connectd: a systemd-native supervisor for Consul Connect managed proxies.
+import PackageDescription
+
+let package = Package(
+    name: "connectd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "connectd", targets: ["connectd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Shared primitives with no agent knowledge: JSON values, Go durations.
+        .target(name: "ConnectdCore"),
+        // Config model, file/dir loading, merging and validation.
+        .target(name: "AgentConfig", dependencies: ["ConnectdCore"]),
+        // The single source of truth: services, managed proxies, index, watches, persistence.
+        .target(name: "AgentState", dependencies: [
+            "ConnectdCore", "AgentConfig",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The Consul-compatible HTTP API.
+        .target(name: "AgentHTTP", dependencies: [
+            "ConnectdCore", "AgentConfig", "AgentState",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Composition root: wires config, state and HTTP; owns lifecycle and signals.
+        .target(name: "ConnectdAgent", dependencies: [
+            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "connectd", dependencies: [
+            "ConnectdCore", "AgentConfig", "ConnectdAgent",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
+        .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "AgentStateTests", dependencies: ["AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "AgentHTTPTests", dependencies: [
+            "ConnectdAgent", "AgentHTTP", "AgentState", "AgentConfig", "ConnectdCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,180 @@
+// The resolved, validated configuration the agent runs with.
+
+import ConnectdCore
+
+/// Log levels in Consul's spelling; parsing is case-insensitive and accepts `error` for `err`.
+public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+    case trace, debug, info, warn, err
+
+    public init?(parsing text: String) {
+        switch text.lowercased() {
+        case "trace": self = .trace
+        case "debug": self = .debug
+        case "info": self = .info
+        case "warn", "warning": self = .warn
+        case "err", "error": self = .err
+        default: return nil
+        }
+    }
+
+    /// Consul's upper-case spelling (`DEBUG`), as passed to `-log-level`.
+    public var consulName: String { rawValue.uppercased() }
+
+    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// `connect.proxy_defaults`: what a managed proxy gets when its definition leaves a field empty.
+public struct ProxyDefaults: Sendable, Equatable {
+    public var execMode: ExecMode?
+    public var daemonCommand: [String] = []
+    public var scriptCommand: [String] = []
+    public var config: JSONValue = .object([])
+
+    public init() {}
+}
+
+/// Everything the agent runs with, after merging every source and applying defaults.
+public struct AgentConfiguration: Sendable, Equatable {
+    public var datacenter = "dc1"
+    public var nodeName = "localhost"
+    /// nil only in `-dev` before the agent creates its temporary directory.
+    public var dataDir: String?
+    public var clientAddr = "127.0.0.1"
+    public var bindAddr = "0.0.0.0"
+    public var httpPort = 8500
+    /// Inclusive range for automatic `bind_port` allocation; nil when both ends are 0.
+    public var proxyPortRange: ClosedRange<Int>? = 20000...20255
+    public var logLevel: LogLevel = .info
+    public var logJSON = false
+    public var connectEnabled = true
+    public var allowManagedRoot = false
+    public var allowManagedAPIRegistration = false
+    public var proxyDefaults = ProxyDefaults()
+    public var httpMaxRequestBytes = 1 << 20
+    public var dev = false
+    /// Config-file services, in load order.
+    public var services: [ServiceDefinition] = []
+
+    public init() {}
+
+    /// JSON responses are always pretty in `-dev`, as in Consul.
+    public var alwaysPretty: Bool { dev }
+}
+
+extension AgentConfiguration {
+    /// Merges `fragments` in order over the defaults (and `-dev` defaults), then validates.
+    ///
+    /// - Parameters:
+    ///   - requireDataDir: the agent needs `data_dir` outside `-dev`; `connectd validate` does not.
+    ///   - hostName: default `node_name`.
+    /// - Throws: ``ConfigErrors`` listing every problem found.
+    public static func build(
+        fragments: [ConfigFragment], dev: Bool, requireDataDir: Bool, hostName: String
+    ) throws(ConfigErrors) -> AgentConfiguration {
+        let merged = fragments.reduce(ConfigFragment()) { $0.merged(with: $1) }
+        var problems: [ConfigProblem] = []
+        func problem(_ keyPath: String, _ message: String) {
+            problems.append(ConfigProblem(file: nil, keyPath: keyPath, message: message))
+        }
+
+        var config = AgentConfiguration()
+        config.dev = dev
+        if dev {
+            config.logLevel = .debug
+            config.bindAddr = "127.0.0.1"
+        }
+        // Values were checked per source (ConfigFragment.checkValues); apply the valid ones.
+        config.nodeName = merged.nodeName.flatMap { $0.isEmpty ? nil : $0 } ?? hostName
+        if let datacenter = merged.datacenter, !datacenter.isEmpty { config.datacenter = datacenter.lowercased() }
+        if let dataDir = merged.dataDir, !dataDir.isEmpty { config.dataDir = dataDir }
+        if requireDataDir && !dev && config.dataDir == nil {
+            problem("data_dir", "data_dir must be set (in a config file or with -data-dir); -dev uses a temporary directory")
+        }
+        if let address = merged.clientAddr, IPAddressText.isValid(address) { config.clientAddr = address }
+        if let address = merged.bindAddr, IPAddressText.isValid(address) { config.bindAddr = address }
+        if let level = merged.logLevel.flatMap(LogLevel.init(parsing:)) { config.logLevel = level }
+        config.logJSON = merged.logJSON ?? false
+        if let port = merged.httpPort { config.httpPort = port }
+        let minPort = merged.proxyMinPort ?? 20000
+        let maxPort = merged.proxyMaxPort ?? 20255
+        if minPort == 0 && maxPort == 0 {
+            config.proxyPortRange = nil
+        } else if minPort == 0 || maxPort == 0 || minPort >= maxPort {
+            problems.append(ConfigProblem(file: merged.proxyPortsSource, keyPath: "ports",
+                message: "proxy_min_port must be less than proxy_max_port. To disable, set both to zero."))
+        } else {
+            config.proxyPortRange = minPort...maxPort
+        }
+        config.connectEnabled = merged.connectEnabled ?? true
+        config.allowManagedRoot = merged.allowManagedRoot ?? false
+        config.allowManagedAPIRegistration = merged.allowManagedAPIRegistration ?? false
+        config.proxyDefaults.execMode = merged.proxyDefaultExecMode
+        config.proxyDefaults.daemonCommand = merged.proxyDefaultDaemonCommand ?? []
+        config.proxyDefaults.scriptCommand = merged.proxyDefaultScriptCommand ?? []
+        config.proxyDefaults.config = merged.proxyDefaultConfig ?? .object([])
+        if let limit = merged.httpMaxRequestBytes { config.httpMaxRequestBytes = limit }
+
+        problems += ServiceSetRules.check(merged.services)
+        config.services = merged.services.map(\.definition)
+        if !config.connectEnabled, let managed = merged.services.first(where: { $0.definition.managedProxy != nil }) {
+            problems.append(ConfigProblem(file: managed.file, keyPath: "\(managed.keyPath).connect.proxy",
+                                          message: "managed proxies need Connect; remove connect.enabled=false or the proxy"))
+        }
+        guard problems.isEmpty else { throw ConfigErrors(problems) }
+        return config
+    }
+}
+
+/// Rules across all services of a configuration: unique IDs, no clash with proxy IDs.
+enum ServiceSetRules {
+    static func check(_ services: [LocatedService]) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        var owners: [String: LocatedService] = [:]
+        func place(_ s: LocatedService) -> String { [s.file, s.keyPath].compactMap { $0 }.joined(separator: ": ") }
+        func claim(_ id: String, by service: LocatedService, what: String) {
+            if let previous = owners[id] {
+                problems.append(ConfigProblem(file: service.file, keyPath: "\(service.keyPath).id",
+                                              message: "\(what) \"\(id)\" is already used by the service at \(place(previous))"))
+            } else {
+                owners[id] = service
+            }
+        }
+        for service in services {
+            claim(service.definition.id, by: service, what: "duplicate service ID")
+            if service.definition.managedProxy != nil {
+                claim(service.definition.proxyServiceID, by: service, what: "managed proxy service ID")
+            }
+        }
+        return problems
+    }
+}
+
+/// Syntax checks for IP address literals (no name resolution).
+public enum IPAddressText {
+    public static func isValid(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
+
+    public static func isIPv4(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber)
+                && (Int(part) ?? 256) <= 255 && !(part.count > 1 && part.first == "0")
+        }
+    }
+
+    public static func isIPv6(_ text: String) -> Bool {
+        guard text.contains(":"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        let doubleColons = text.components(separatedBy: "::").count - 1
+        guard doubleColons <= 1 else { return false }
+        var groups = text.split(separator: ":", omittingEmptySubsequences: true).map(String.init)
+        var groupCount = groups.count
+        if let last = groups.last, last.contains(".") {
+            guard isIPv4(last) else { return false }
+            groups.removeLast()
+            groupCount += 1
+        }
+        guard groups.allSatisfy({ $0.count <= 4 && !$0.contains(".") }) else { return false }
+        return doubleColons == 1 ? groupCount < 8 : groupCount == 8
+    }
+}

@@ -1,0 +1,159 @@
+// What one config source (a file, or the command-line flags) says; every field optional.
+
+import ConnectdCore
+
+/// A service definition plus where it was written, for messages that span files.
+public struct LocatedService: Sendable, Equatable {
+    public var definition: ServiceDefinition
+    public var file: String?
+    public var keyPath: String
+}
+
+/// One layer of configuration. Layers merge like Consul's: scalars later-wins, services accumulate.
+public struct ConfigFragment: Sendable, Equatable {
+    public var datacenter: String?
+    public var nodeName: String?
+    public var dataDir: String?
+    public var clientAddr: String?
+    public var bindAddr: String?
+    public var logLevel: String?
+    public var logJSON: Bool?
+    public var httpPort: Int?
+    public var proxyMinPort: Int?
+    public var proxyMaxPort: Int?
+    public var connectEnabled: Bool?
+    public var allowManagedRoot: Bool?
+    public var allowManagedAPIRegistration: Bool?
+    public var proxyDefaultExecMode: ExecMode?
+    public var proxyDefaultDaemonCommand: [String]?
+    public var proxyDefaultScriptCommand: [String]?
+    public var proxyDefaultConfig: JSONValue?
+    public var httpMaxRequestBytes: Int?
+    public var services: [LocatedService] = []
+    /// The source that last set a proxy port bound, to place a port-order error.
+    public var proxyPortsSource: String?
+
+    public init() {}
+
+    /// Lays `other` over `self`: its set fields win; services are appended.
+    public func merged(with other: ConfigFragment) -> ConfigFragment {
+        var result = self
+        result.datacenter = other.datacenter ?? datacenter
+        result.nodeName = other.nodeName ?? nodeName
+        result.dataDir = other.dataDir ?? dataDir
+        result.clientAddr = other.clientAddr ?? clientAddr
+        result.bindAddr = other.bindAddr ?? bindAddr
+        result.logLevel = other.logLevel ?? logLevel
+        result.logJSON = other.logJSON ?? logJSON
+        result.httpPort = other.httpPort ?? httpPort
+        result.proxyMinPort = other.proxyMinPort ?? proxyMinPort
+        result.proxyMaxPort = other.proxyMaxPort ?? proxyMaxPort
+        result.connectEnabled = other.connectEnabled ?? connectEnabled
+        result.allowManagedRoot = other.allowManagedRoot ?? allowManagedRoot
+        result.allowManagedAPIRegistration = other.allowManagedAPIRegistration ?? allowManagedAPIRegistration
+        result.proxyDefaultExecMode = other.proxyDefaultExecMode ?? proxyDefaultExecMode
+        result.proxyDefaultDaemonCommand = other.proxyDefaultDaemonCommand ?? proxyDefaultDaemonCommand
+        result.proxyDefaultScriptCommand = other.proxyDefaultScriptCommand ?? proxyDefaultScriptCommand
+        result.proxyDefaultConfig = Self.mergeObjects(proxyDefaultConfig, other.proxyDefaultConfig)
+        result.httpMaxRequestBytes = other.httpMaxRequestBytes ?? httpMaxRequestBytes
+        result.services = services + other.services
+        if other.proxyMinPort != nil || other.proxyMaxPort != nil { result.proxyPortsSource = other.proxyPortsSource }
+        return result
+    }
+
+    /// Objects merge key by key (later wins per key); anything else is replaced.
+    static func mergeObjects(_ base: JSONValue?, _ overlay: JSONValue?) -> JSONValue? {
+        guard let overlay else { return base }
+        guard case .object(var members)? = base, case .object(let overlayMembers) = overlay else { return overlay }
+        for (key, value) in overlayMembers {
+            if let index = members.firstIndex(where: { $0.0 == key }) {
+                members[index].1 = value
+            } else {
+                members.append((key, value))
+            }
+        }
+        return .object(members)
+    }
+}
+
+extension ConfigFragment {
+    /// Decodes the top-level object of a Consul agent JSON config file.
+    public static func decode(_ document: JSONValue, sink: ProblemSink) -> ConfigFragment {
+        var fragment = ConfigFragment()
+        guard let root = ObjectReader.object(document, path: "", sink: sink, matching: .strictSnakeCase) else {
+            return fragment
+        }
+        fragment.datacenter = root.string("datacenter")
+        fragment.nodeName = root.string("node_name")
+        fragment.dataDir = root.string("data_dir")
+        fragment.clientAddr = root.string("client_addr")
+        fragment.bindAddr = root.string("bind_addr")
+        fragment.logLevel = root.string("log_level")
+        fragment.logJSON = root.bool("log_json")
+        if let ports = root.object("ports") {
+            fragment.httpPort = ports.int("http", in: 0...65535)
+            fragment.proxyMinPort = ports.int("proxy_min_port", in: 0...65535)
+            fragment.proxyMaxPort = ports.int("proxy_max_port", in: 0...65535)
+            if fragment.proxyMinPort != nil || fragment.proxyMaxPort != nil { fragment.proxyPortsSource = sink.file }
+            ports.finish()
+        }
+        if let connect = root.object("connect") {
+            fragment.connectEnabled = connect.bool("enabled")
+            if let proxy = connect.object("proxy") {
+                fragment.allowManagedRoot = proxy.bool("allow_managed_root")
+                fragment.allowManagedAPIRegistration = proxy.bool("allow_managed_api_registration")
+                proxy.finish()
+            }
+            if let defaults = connect.object("proxy_defaults") {
+                if let mode = defaults.string("exec_mode"), !mode.isEmpty {
+                    if let parsed = ExecMode(rawValue: mode) {
+                        fragment.proxyDefaultExecMode = parsed
+                    } else {
+                        defaults.report("exec_mode", "invalid exec mode \"\(mode)\" (expected daemon or script)")
+                    }
+                }
+                fragment.proxyDefaultDaemonCommand = defaults.stringArray("daemon_command")
+                fragment.proxyDefaultScriptCommand = defaults.stringArray("script_command")
+                fragment.proxyDefaultConfig = defaults.opaqueObject("config")
+                defaults.finish()
+            }
+            connect.finish()
+        }
+        if let limits = root.object("limits") {
+            fragment.httpMaxRequestBytes = limits.int("http_max_request_bytes", in: 1024...(1 << 30))
+            limits.finish()
+        }
+        if let single = root.object("service") {
+            if let definition = ServiceDefinitionDecoder.decode(single, origin: .configFile) {
+                fragment.services.append(LocatedService(definition: definition, file: sink.file, keyPath: "service"))
+            }
+        }
+        for (index, reader) in (root.objectArray("services") ?? []).enumerated() {
+            if let definition = ServiceDefinitionDecoder.decode(reader, origin: .configFile) {
+                fragment.services.append(LocatedService(definition: definition, file: sink.file, keyPath: "services[\(index)]"))
+            }
+        }
+        root.finish()
+        fragment.checkValues(sink: sink)
+        return fragment
+    }
+
+    /// Checks each set value on its own (syntax, allowed words); cross-field rules run after merging.
+    /// Flags go through this too, with their own sink.
+    public func checkValues(sink: ProblemSink) {
+        if let datacenter, datacenter.isEmpty || !datacenter.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+            sink.report("datacenter", "invalid datacenter name \"\(datacenter)\" (letters, digits, '-' and '_' only)")
+        }
+        if let nodeName, nodeName.isEmpty { sink.report("node_name", "node_name cannot be empty") }
+        if let dataDir, dataDir.isEmpty { sink.report("data_dir", "data_dir cannot be empty") }
+        if let clientAddr, !IPAddressText.isValid(clientAddr) {
+            sink.report("client_addr", "invalid IP address \"\(clientAddr)\"")
+        }
+        if let bindAddr, !IPAddressText.isValid(bindAddr) {
+            sink.report("bind_addr", "invalid IP address \"\(bindAddr)\"")
+        }
+        if let logLevel, LogLevel(parsing: logLevel) == nil {
+            sink.report("log_level", "invalid log level \"\(logLevel)\" (expected trace, debug, info, warn or err)")
+        }
+    }
+}

@@ -1,0 +1,166 @@
+// Decodes service definitions from config files (strict) and API bodies (lenient, like Consul).
+
+import ConnectdCore
+
+/// Where a definition comes from decides which of Consul's rules apply.
+public enum DefinitionOrigin: Sendable {
+    /// A config file: strict keys; a managed proxy needs a port.
+    case configFile
+    /// `PUT /v1/agent/service/register`: case-insensitive keys, unknown keys ignored.
+    case api
+}
+
+public enum ServiceDefinitionDecoder {
+    /// Decodes one service object. Problems go to the reader's sink; returns nil when unusable.
+    public static func decode(_ reader: ObjectReader, origin: DefinitionOrigin) -> ServiceDefinition? {
+        let name = reader.string("name") ?? ""
+        let id = reader.string("id") ?? ""
+        var definition = ServiceDefinition(id: id.isEmpty ? name : id, name: name)
+        definition.tags = reader.stringArray("tags")
+        definition.meta = reader.stringMap("meta")
+        definition.address = reader.string("address") ?? ""
+        definition.port = reader.int("port", in: 0...65535) ?? 0
+        definition.enableTagOverride = reader.bool("enable_tag_override") ?? false
+        definition.token = reader.string("token") ?? ""
+        if let weights = reader.object("weights") {
+            definition.weights = ServiceWeights(
+                passing: weights.int("passing", in: 0...Int(Int32.max)) ?? 1,
+                warning: weights.int("warning", in: 0...Int(Int32.max)) ?? 1)
+            weights.finish()
+        }
+        if let kind = reader.string("kind"), !kind.isEmpty {
+            reader.report("kind", "service kind \"\(kind)\" cannot be registered directly; connectd creates connect-proxy services for managed proxies itself")
+        }
+        if origin == .configFile {
+            reader.rejectIfPresent("check", "health checks are not supported by connectd; remove the check")
+            reader.rejectIfPresent("checks", "health checks are not supported by connectd; remove the checks")
+        } else {
+            _ = reader.raw("check")
+            _ = reader.raw("checks")
+        }
+        if let connect = reader.object("connect") {
+            definition.connect = decodeConnect(connect, origin: origin)
+            connect.finish()
+        }
+        reader.finish()
+
+        if name.isEmpty {
+            reader.report("name", "missing service name")
+            return nil
+        }
+        if let meta = definition.meta {
+            validateMeta(meta, reader: reader)
+        }
+        if let connect = definition.connect, connect.proxy != nil {
+            if connect.native {
+                reader.report("connect", "Services that are Connect native may not have a proxy configuration")
+            }
+            if origin == .configFile && definition.port == 0 {
+                reader.report("port", "Services with a Connect managed proxy must have a port set")
+            }
+        }
+        return definition
+    }
+
+    private static func decodeConnect(_ reader: ObjectReader, origin: DefinitionOrigin) -> ServiceConnect {
+        var connect = ServiceConnect()
+        connect.native = reader.bool("native") ?? false
+        if origin == .configFile {
+            reader.rejectIfPresent("sidecar_service", "sidecar_service is not supported by connectd; use a managed proxy (connect.proxy)")
+        } else {
+            _ = reader.raw("sidecar_service")
+        }
+        if let proxy = reader.object("proxy") {
+            connect.proxy = decodeProxy(proxy)
+            proxy.finish()
+        }
+        return connect
+    }
+
+    static func decodeProxy(_ reader: ObjectReader) -> ManagedProxyRequest {
+        var proxy = ManagedProxyRequest()
+        if let mode = reader.string("exec_mode"), !mode.isEmpty {
+            if let parsed = ExecMode(rawValue: mode) {
+                proxy.execMode = parsed
+            } else {
+                reader.report("exec_mode", "invalid exec mode \"\(mode)\" (expected daemon or script)")
+            }
+        }
+        proxy.command = reader.stringArray("command") ?? []
+        var config = reader.opaqueObject("config") ?? .object([])
+        var upstreams = reader.objectArray("upstreams")?.compactMap { upstream -> Upstream? in
+            defer { upstream.finish() }
+            return decodeUpstream(upstream)
+        } ?? []
+        // Consul 1.2 kept upstreams in config.upstreams; 1.3+ converts them when `upstreams` is empty
+        // and always drops the key from the map.
+        if case .object(var members) = config, let index = members.firstIndex(where: { $0.0 == "upstreams" }) {
+            let legacy = members.remove(at: index).1
+            if upstreams.isEmpty { upstreams = LegacyUpstreams.convert(legacy) }
+            config = .object(members)
+        }
+        proxy.config = config
+        proxy.upstreams = upstreams
+        return proxy
+    }
+
+    static func decodeUpstream(_ reader: ObjectReader) -> Upstream {
+        var upstream = Upstream()
+        upstream.destinationType = reader.string("destination_type") ?? ""
+        if !["", "service", "prepared_query"].contains(upstream.destinationType) {
+            reader.report("destination_type", "invalid destination type \"\(upstream.destinationType)\" (expected service or prepared_query)")
+        }
+        upstream.destinationNamespace = reader.string("destination_namespace") ?? ""
+        upstream.destinationName = reader.string("destination_name") ?? ""
+        upstream.datacenter = reader.string("datacenter") ?? ""
+        upstream.localBindAddress = reader.string("local_bind_address") ?? ""
+        upstream.localBindPort = reader.int("local_bind_port", in: 0...65535) ?? 0
+        upstream.config = reader.opaqueObject("config")
+        return upstream
+    }
+
+    /// Consul's meta rules: at most 64 pairs, keys up to 128 characters of `[A-Za-z0-9_-]`,
+    /// values up to 512 characters, no `consul-` prefix.
+    static func validateMeta(_ meta: [String: String], reader: ObjectReader) {
+        if meta.count > 64 { reader.report("meta", "at most 64 meta pairs are allowed, got \(meta.count)") }
+        for (key, value) in meta.sorted(by: { $0.key < $1.key }) {
+            let path = "meta.\(key)"
+            if key.isEmpty || key.count > 128 || !key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
+                reader.sink.report(reader.keyPath(path), "invalid meta key: keys are 1-128 characters of letters, digits, '_' and '-'")
+            } else if key.hasPrefix("consul-") {
+                reader.sink.report(reader.keyPath(path), "meta keys may not start with \"consul-\" (reserved)")
+            }
+            if value.count > 512 { reader.sink.report(reader.keyPath(path), "meta value is longer than 512 characters") }
+        }
+    }
+}
+
+/// Consul 1.2's `config.upstreams` entries converted to first-class upstreams.
+enum LegacyUpstreams {
+    static func convert(_ legacy: JSONValue) -> [Upstream] {
+        guard case .array(let entries) = legacy else { return [] }
+        return entries.compactMap { entry in
+            guard case .object(let members) = entry else { return nil }
+            var upstream = Upstream()
+            var extra: [(String, JSONValue)] = []
+            for (key, value) in members {
+                switch (key, value) {
+                case ("destination_type", .string(let s)): upstream.destinationType = s == "prepared_query" ? s : "service"
+                case ("destination_name", .string(let s)): upstream.destinationName = s
+                case ("destination_namespace", .string(let s)): upstream.destinationNamespace = s
+                case ("destination_datacenter", .string(let s)): upstream.datacenter = s
+                case ("local_bind_address", .string(let s)): upstream.localBindAddress = s
+                case ("local_bind_port", .int(let p)): upstream.localBindPort = Int(p)
+                case ("local_bind_port", .double(let p)) where p == p.rounded(): upstream.localBindPort = Int(p)
+                case ("destination_type", _), ("destination_name", _), ("destination_namespace", _),
+                     ("destination_datacenter", _), ("local_bind_address", _), ("local_bind_port", _):
+                    return nil  // undecodable entries are skipped, as Consul does
+                default: extra.append((key, value))
+                }
+            }
+            if upstream.destinationType.isEmpty { upstream.destinationType = "service" }
+            if !extra.isEmpty { upstream.config = .object(extra) }
+            return upstream
+        }
+    }
+}

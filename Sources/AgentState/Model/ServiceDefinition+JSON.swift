@@ -1,0 +1,54 @@
+// The registration-body JSON of a service definition, used for durable records.
+
+import AgentConfig
+import ConnectdCore
+
+extension ServiceDefinition {
+    /// The definition as a PascalCase registration body; ``AgentConfig/ServiceDefinitionDecoder``
+    /// reads it back with `.api` matching.
+    public var registrationJSON: JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("ID", .string(id)), ("Name", .string(name)),
+        ]
+        if let tags { members.append(("Tags", tags.json)) }
+        if let meta { members.append(("Meta", .sortedObject(meta.mapValues { .string($0) }))) }
+        members += [
+            ("Address", .string(address)), ("Port", .int(Int64(port))),
+            ("EnableTagOverride", .bool(enableTagOverride)),
+            ("Weights", .object([("Passing", .int(Int64(weights.passing))), ("Warning", .int(Int64(weights.warning)))])),
+            ("Token", .string(token)),
+        ]
+        if let connect {
+            var connectMembers: [(String, JSONValue)] = [("Native", .bool(connect.native))]
+            if let proxy = connect.proxy { connectMembers.append(("Proxy", proxy.registrationJSON)) }
+            members.append(("Connect", .object(connectMembers)))
+        }
+        return .object(members)
+    }
+}
+
+extension ManagedProxyRequest {
+    public var registrationJSON: JSONValue {
+        .object([
+            ("ExecMode", .string(execMode?.rawValue ?? "")),
+            ("Command", command.json),
+            ("Config", config),
+            ("Upstreams", .array(upstreams.map(\.registrationJSON))),
+        ])
+    }
+}
+
+extension Upstream {
+    /// Consul's upstream JSON: empty fields omitted except `DestinationName`.
+    public var registrationJSON: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if !destinationType.isEmpty { members.append(("DestinationType", .string(destinationType))) }
+        if !destinationNamespace.isEmpty { members.append(("DestinationNamespace", .string(destinationNamespace))) }
+        members.append(("DestinationName", .string(destinationName)))
+        if !datacenter.isEmpty { members.append(("Datacenter", .string(datacenter))) }
+        if !localBindAddress.isEmpty { members.append(("LocalBindAddress", .string(localBindAddress))) }
+        if localBindPort != 0 { members.append(("LocalBindPort", .int(Int64(localBindPort)))) }
+        if let config { members.append(("Config", config)) }
+        return .object(members)
+    }
+}
