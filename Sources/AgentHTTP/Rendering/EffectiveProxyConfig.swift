@@ -1,0 +1,29 @@
+// The proxy `Config` map as a proxy reads it: defaults under the registration, then agent defaults.
+
+import AgentConfig
+import AgentState
+import ConnectdCore
+
+public enum EffectiveProxyConfig {
+    /// `proxy_defaults.config`, overlaid by the registration's `config`, then `bind_port`,
+    /// `bind_address` (the agent's `bind_addr`) and `local_service_address` (`127.0.0.1:<port>`)
+    /// when still missing. Keys are sorted, as Go prints a map.
+    public static func build(proxy: ManagedProxy, target: ServiceDefinition, configuration: AgentConfiguration) -> JSONValue {
+        var merged: [String: JSONValue] = [:]
+        for (key, value) in configuration.proxyDefaults.config.objectMembers ?? [] { merged[key] = value }
+        for (key, value) in proxy.request.config.objectMembers ?? [] { merged[key] = value }
+        if merged["bind_port"] == nil { merged["bind_port"] = .int(Int64(proxy.bindPort)) }
+        if case .double(let port)? = merged["bind_port"], port == port.rounded() { merged["bind_port"] = .int(Int64(port)) }
+        if merged["bind_address"] == nil { merged["bind_address"] = .string(configuration.bindAddr) }
+        if merged["local_service_address"] == nil { merged["local_service_address"] = .string("127.0.0.1:\(target.port)") }
+        return .sortedObject(merged)
+    }
+
+    /// Splits `host:port` (brackets allowed for IPv6); nil port when there is none.
+    public static func splitHostPort(_ text: String) -> (String, Int?) {
+        guard let colon = text.lastIndex(of: ":") else { return (text, nil) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, Int(text[text.index(after: colon)...]))
+    }
+}

@@ -1,0 +1,31 @@
+// What the HTTP API needs from the agent, so routes stay free of lifecycle and process code.
+
+import AgentConfig
+import AgentState
+
+/// Build and version facts reported by `/v1/agent/self`.
+public struct BuildInfo: Sendable {
+    /// connectd's own version.
+    public var version: String
+    /// The Consul API version connectd speaks, reported as `Config.Version` for clients that check it.
+    public var consulAPIVersion: String
+
+    public init(version: String, consulAPIVersion: String = "1.5.3") {
+        self.version = version
+        self.consulAPIVersion = consulAPIVersion
+    }
+}
+
+/// The agent as routes see it.
+public protocol AgentBackend: Sendable {
+    var state: AgentState { get }
+    var build: BuildInfo { get }
+    /// The stable node ID (UUID) kept under data_dir.
+    var nodeID: String { get }
+    /// The command a managed proxy runs when neither its definition nor `proxy_defaults` names one.
+    var builtinProxyCommand: [String] { get }
+    /// The configuration currently applied (changes on reload).
+    func configuration() -> AgentConfiguration
+    /// Re-reads the config files and applies them; throws the problems and keeps the old config.
+    func reload() async throws
+}

@@ -1,0 +1,79 @@
+// /v1/agent/self and /v1/agent/reload.
+
+import AgentConfig
+import ConnectdCore
+
+enum AgentSelfRoutes {
+    static func routes(_ backend: any AgentBackend) -> [Route] {
+        [
+            Route(.exact("/v1/agent/self"), methods: ["GET"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
+                return .json(selfDocument(backend, configuration), pretty: options.pretty)
+            },
+            Route(.exact("/v1/agent/reload"), methods: ["PUT"]) { _ throws(APIError) in
+                do {
+                    try await backend.reload()
+                } catch {
+                    throw APIError.internalError("Failed reloading config:\n\(error)")
+                }
+                return .empty
+            },
+        ]
+    }
+
+    static func selfDocument(_ backend: any AgentBackend, _ c: AgentConfiguration) -> JSONValue {
+        let config: JSONValue = .object([
+            ("Datacenter", .string(c.datacenter)),
+            ("NodeName", .string(c.nodeName)),
+            ("NodeID", .string(backend.nodeID)),
+            ("Revision", .string("connectd-\(backend.build.version)")),
+            ("Server", .bool(false)),
+            ("Version", .string(backend.build.consulAPIVersion)),
+        ])
+        let debug: JSONValue = .object([
+            ("BindAddr", .string(c.bindAddr)),
+            ("ClientAddrs", .array([.string(c.clientAddr)])),
+            ("ConnectEnabled", .bool(c.connectEnabled)),
+            ("ConnectProxyAllowManagedAPIRegistration", .bool(c.allowManagedAPIRegistration)),
+            ("ConnectProxyAllowManagedRoot", .bool(c.allowManagedRoot)),
+            ("ConnectProxyBindMaxPort", .int(Int64(c.proxyPortRange?.upperBound ?? 0))),
+            ("ConnectProxyBindMinPort", .int(Int64(c.proxyPortRange?.lowerBound ?? 0))),
+            ("ConnectProxyDefaultConfig", c.proxyDefaults.config),
+            ("ConnectProxyDefaultDaemonCommand", c.proxyDefaults.daemonCommand.json),
+            ("ConnectProxyDefaultExecMode", .string(c.proxyDefaults.execMode?.rawValue ?? "")),
+            ("ConnectProxyDefaultScriptCommand", c.proxyDefaults.scriptCommand.json),
+            ("DataDir", .string(c.dataDir ?? "")),
+            ("Datacenter", .string(c.datacenter)),
+            ("DevMode", .bool(c.dev)),
+            ("HTTPMaxRequestBytes", .int(Int64(c.httpMaxRequestBytes))),
+            ("HTTPPort", .int(Int64(c.httpPort))),
+            ("LogLevel", .string(c.logLevel.consulName)),
+            ("NodeName", .string(c.nodeName)),
+        ])
+        let state = backend.state.snapshot
+        let member: JSONValue = .object([
+            ("Name", .string(c.nodeName)),
+            ("Addr", .string(c.bindAddr)),
+            ("Port", .int(0)),
+            ("Tags", .sortedObject(["dc": .string(c.datacenter), "role": .string("node"), "id": .string(backend.nodeID)])),
+            ("Status", .int(1)),
+        ])
+        let stats: JSONValue = .object([
+            ("agent", .sortedObject([
+                "services": .string(String(state.services.count + state.proxies.count)),
+                "checks": .string("0"),
+            ])),
+            ("connectd", .sortedObject([
+                "version": .string(backend.build.version),
+                "consul_api_version": .string(backend.build.consulAPIVersion),
+                "state_index": .string(String(state.index)),
+                "managed_proxies": .string(String(state.proxies.count)),
+            ])),
+        ])
+        return .object([
+            ("Config", config), ("DebugConfig", debug), ("Coord", .null),
+            ("Member", member), ("Stats", stats), ("Meta", .object([])),
+        ])
+    }
+}

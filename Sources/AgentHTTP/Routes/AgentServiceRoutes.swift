@@ -1,0 +1,124 @@
+// /v1/agent/services, /v1/agent/service/:id, /v1/agent/service/register, /v1/agent/service/deregister/:id.
+
+import AgentConfig
+import AgentState
+import ConnectdCore
+import Logging
+
+enum AgentServiceRoutes {
+    static func routes(_ backend: any AgentBackend, logger: Logger) -> [Route] {
+        [
+            Route(.exact("/v1/agent/services"), methods: ["GET"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
+                let snapshot = backend.state.snapshot
+                return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand), pretty: options.pretty, index: snapshot.index)
+            },
+            Route(.prefix("/v1/agent/service/"), methods: ["GET"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty, useHash: true)
+                let (body, hash) = try serviceDocument(id: request.pathSuffix, backend.state.snapshot, configuration, backend.builtinProxyCommand)
+                return .json(body, pretty: options.pretty, contentHash: hash)
+            },
+            Route(.exact("/v1/agent/service/register"), methods: ["PUT"]) { request throws(APIError) in
+                try await register(request, backend: backend, logger: logger)
+            },
+            Route(.prefix("/v1/agent/service/deregister/"), methods: ["PUT"]) { request throws(APIError) in
+                try await deregister(id: request.pathSuffix, backend: backend, logger: logger)
+            },
+        ]
+    }
+
+    static func listDocument(_ snapshot: StateSnapshot, _ configuration: AgentConfiguration, _ builtin: [String]) -> JSONValue {
+        var entries: [String: JSONValue] = [:]
+        for (id, service) in snapshot.services {
+            entries[id] = AgentServiceJSON.service(service, proxy: snapshot.proxy(forTarget: id), configuration: configuration,
+                                                   builtinCommand: builtin, style: .list)
+        }
+        for (id, proxy) in snapshot.proxies {
+            guard let target = snapshot.services[proxy.targetServiceID] else { continue }
+            entries[id] = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
+        }
+        return .sortedObject(entries)
+    }
+
+    static func serviceDocument(id: String, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
+                                _ builtin: [String]) throws(APIError) -> (JSONValue, String) {
+        if let proxy = snapshot.proxies[id] {
+            guard let target = snapshot.services[proxy.targetServiceID] else {
+                throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
+            }
+            return AgentServiceJSON.withContentHash(
+                AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .single))
+        }
+        guard let service = snapshot.services[id] else { throw APIError.notFound("unknown service ID: \(id)") }
+        return AgentServiceJSON.withContentHash(
+            AgentServiceJSON.service(service, proxy: snapshot.proxy(forTarget: id), configuration: configuration,
+                                     builtinCommand: builtin, style: .single))
+    }
+
+    static func register(_ request: APIRequest, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
+        let configuration = backend.configuration()
+        let definition = try RegistrationBody.decode(request.body)
+        if definition.managedProxy != nil && !configuration.allowManagedAPIRegistration {
+            throw APIError.badRequestAs500("Managed proxy registration via the API is disallowed.")
+        }
+        if backend.state.snapshot.proxies[definition.id] != nil {
+            throw APIError.badRequest("service ID \"\(definition.id)\" is a managed proxy; register the target service instead")
+        }
+        var stored = definition
+        if stored.token.isEmpty, let token = TokenExtraction.token(from: request) { stored.token = token }
+        do {
+            try await backend.state.register(stored)
+        } catch {
+            throw APIError.internalError(error.description)
+        }
+        logger.info("service registered", metadata: ["service": "\(definition.id)", "managed_proxy": "\(definition.managedProxy != nil)"])
+        return .empty
+    }
+
+    static func deregister(id: String, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
+        if backend.state.snapshot.proxies[id] != nil {
+            throw APIError.badRequestAs500(
+                "Managed proxy service cannot be deregistered directly. Deregister the service that has a managed proxy to automatically deregister the managed proxy itself.")
+        }
+        do {
+            if try await backend.state.deregister(serviceID: id) {
+                logger.info("service deregistered", metadata: ["service": "\(id)"])
+            } else {
+                logger.warning("failed to deregister service: unknown service", metadata: ["service": "\(id)"])
+            }
+        } catch {
+            throw APIError.internalError(error.description)
+        }
+        return .empty
+    }
+}
+
+/// Decodes a registration body as Consul does: case-insensitive keys, unknown keys ignored.
+enum RegistrationBody {
+    static func decode(_ body: [UInt8]) throws(APIError) -> ServiceDefinition {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(body)
+        } catch {
+            let reason = body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) ? "EOF"
+                : error.isUnexpectedEnd ? "unexpected EOF" : error.description
+            throw APIError.badRequest("Request decode failed: \(reason)")
+        }
+        let sink = ProblemSink(file: nil)
+        guard let reader = ObjectReader.object(document, path: "", sink: sink, matching: .lenient) else {
+            throw APIError.badRequest("Request decode failed: \(sink.problems.first?.message ?? "expected an object")")
+        }
+        let definition = ServiceDefinitionDecoder.decode(reader, origin: .api)
+        if let problem = sink.problems.first {
+            if problem.keyPath == "name" { throw APIError.badRequest("Missing service name") }
+            throw APIError.badRequest("Request decode failed: \(problem)")
+        }
+        guard let definition else { throw APIError.badRequest("Missing service name") }
+        if ["0.0.0.0", "::", "[::]"].contains(definition.address) {
+            throw APIError.badRequest("Invalid service address")
+        }
+        return definition
+    }
+}

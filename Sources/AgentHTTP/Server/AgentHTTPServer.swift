@@ -1,0 +1,93 @@
+// The HTTP listener: turns Hummingbird requests into APIRequests, applies the body limit,
+// adds Consul's common headers and logs each request with tokens hidden.
+
+import AgentConfig
+import ConnectdCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+public enum AgentHTTPServer {
+    /// Every route group of the API, in one table.
+    public static func routeTable(backend: any AgentBackend, logger: Logger, extraRoutes: [[Route]] = []) -> RouteTable {
+        RouteTable([
+            AgentSelfRoutes.routes(backend),
+            AgentServiceRoutes.routes(backend, logger: logger),
+        ] + extraRoutes)
+    }
+
+    /// A Hummingbird application (a ServiceLifecycle `Service`) serving `table` on `host:port`.
+    ///
+    /// - Parameters:
+    ///   - maxBodyBytes: reads the limit for each request, so a reload can change it.
+    ///   - onListening: called with the bound port once the socket is listening.
+    public static func application(
+        table: RouteTable, host: String, port: Int, maxBodyBytes: @escaping @Sendable () -> Int,
+        logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
+    ) -> some ApplicationProtocol {
+        let responder = CallbackResponder<AgentRequestContext> { request, context in
+            await respond(to: request, context: context, table: table, maxBodyBytes: maxBodyBytes(), logger: logger)
+        }
+        return Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    static func respond(to request: Request, context: AgentRequestContext, table: RouteTable, maxBodyBytes: Int, logger: Logger) async -> Response {
+        let started = ContinuousClock.now
+        let rawPath = request.uri.path
+        let target = TokenExtraction.redactedTarget(path: rawPath, rawQuery: request.uri.query)
+        let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        let response: APIResponse
+        switch await collectBody(request, limit: maxBodyBytes) {
+        case .failure(let error):
+            response = .error(error)
+        case .success(let body):
+            let apiRequest = APIRequest(
+                method: request.method.rawValue,
+                path: PercentDecoding.decode(rawPath),
+                query: APIRequest.parseQuery(request.uri.query ?? ""),
+                headers: request.headers.map { ($0.name.canonicalName, $0.value) },
+                body: body,
+                remoteAddress: remote)
+            response = await table.respond(to: apiRequest)
+        }
+        let elapsed = ContinuousClock.now - started
+        logger.debug("http request", metadata: [
+            "method": "\(request.method.rawValue)", "target": "\(target)", "status": "\(response.status)",
+            "duration": "\(elapsed)", "from": "\(remote)",
+        ])
+        return makeResponse(response)
+    }
+
+    /// Reads the body up to `limit` bytes; a larger one is a 413 naming the limit and its key.
+    static func collectBody(_ request: Request, limit: Int) async -> Result<[UInt8], APIError> {
+        let tooLarge = APIError(status: 413, message: "Request body too large: the limit is \(limit) bytes (limits.http_max_request_bytes)")
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            return .failure(tooLarge)
+        }
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            return .success(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        } catch {
+            return .failure(tooLarge)
+        }
+    }
+
+    static func makeResponse(_ response: APIResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
+        }
+        fields.append(HTTPField(name: .vary, value: "Accept-Encoding"))
+        fields[.contentLength] = String(response.body.count)
+        return Response(
+            status: HTTPResponse.Status(code: response.status),
+            headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+}

@@ -1,0 +1,206 @@
+// The agent: loads config, opens state under data_dir, serves HTTP, reloads, stops cleanly.
+
+import AgentConfig
+import AgentHTTP
+import AgentState
+import ConnectdCore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// A failure to start, with the reason a user can act on.
+public struct AgentStartError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+public final class Agent: AgentBackend, Sendable {
+    public let state: AgentState
+    public let build: BuildInfo
+    public let nodeID: String
+    public let builtinProxyCommand: [String]
+    private let options: AgentOptions
+    private let applied: Mutex<AgentConfiguration>
+    private let reloads = ReloadGate()
+    private let logger: Logger
+    /// The temporary data_dir of `-dev`, removed when the agent stops.
+    private let devDirectory: String?
+
+    /// Loads the configuration, prepares data_dir and opens the state with the config-file services.
+    public init(options: AgentOptions, build: BuildInfo, logger: Logger) throws {
+        var configuration: AgentConfiguration
+        do {
+            configuration = try options.loadConfiguration()
+        } catch {
+            throw AgentStartError(description: "invalid configuration:\n\(error)")
+        }
+        var devDirectory: String?
+        if options.dev && configuration.dataDir == nil {
+            var template = Array("/tmp/connectd-dev-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else {
+                throw AgentStartError(description: "cannot create a temporary data_dir for -dev: \(String(cString: strerror(errno)))")
+            }
+            devDirectory = String(cString: made)
+            configuration.dataDir = devDirectory
+        }
+        guard let dataDir = configuration.dataDir else { throw AgentStartError(description: "data_dir must be set") }
+        let store: FileStore
+        do {
+            try AtomicFile.makeDirectory(dataDir)
+            store = try FileStore(dataDir: dataDir)
+        } catch {
+            throw AgentStartError(description: "data_dir \(dataDir): \(error.message)")
+        }
+        for entry in store.quarantined {
+            logger.warning("moved an unreadable state file aside", metadata: ["file": "\(entry.key)", "moved_to": "\(entry.movedTo)", "reason": "\(entry.reason)"])
+        }
+        nodeID = try Self.nodeID(store)
+        state = AgentState(store: store, allocator: Self.allocator(configuration), logger: logger)
+        self.options = options
+        self.build = build
+        self.logger = logger
+        self.devDirectory = devDirectory
+        self.applied = Mutex(configuration)
+        builtinProxyCommand = [Self.executablePath(), "proxy"]
+    }
+
+    /// Applies the config-file services; call once before ``run(onListening:)``.
+    public func start() async throws {
+        do {
+            try await state.applyConfigFileServices(configuration().services)
+        } catch {
+            throw AgentStartError(description: "cannot apply the configured services: \(error)")
+        }
+        let snapshot = state.snapshot
+        logger.info("agent started", metadata: [
+            "datacenter": "\(configuration().datacenter)", "node": "\(configuration().nodeName)",
+            "services": "\(snapshot.services.count)", "managed_proxies": "\(snapshot.proxies.count)",
+            "data_dir": "\(configuration().dataDir ?? "")",
+        ])
+    }
+
+    public func configuration() -> AgentConfiguration { applied.withLock { $0 } }
+
+    /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.
+    public func reload() async throws {
+        try await reloads.run { [self] in
+            var next: AgentConfiguration
+            do throws(ConfigErrors) {
+                next = try options.loadConfiguration()
+            } catch {
+                logger.error("reload refused: invalid configuration, keeping the old one", metadata: ["problems": "\(error.problems.count)"])
+                throw error
+            }
+            let current = configuration()
+            next.dataDir = current.dataDir
+            if next.clientAddr != current.clientAddr || next.httpPort != current.httpPort {
+                logger.warning("client_addr and ports.http changes take effect after a restart")
+            }
+            await state.setAllocator(Self.allocator(next))
+            try await state.applyConfigFileServices(next.services)
+            applied.withLock { $0 = next }
+            logger.info("configuration reloaded", metadata: ["services": "\(next.services.count)"])
+        }
+    }
+
+    /// Serves until SIGTERM/SIGINT (or cancellation); SIGHUP reloads. Parked long-polls are
+    /// released before the HTTP server drains, so a stop never waits for them.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        defer { removeDevDirectory() }
+        let configuration = configuration()
+        let table = AgentHTTPServer.routeTable(backend: self, logger: logger)
+        let logger = logger
+        let app = AgentHTTPServer.application(
+            table: table, host: configuration.clientAddr, port: configuration.httpPort,
+            maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: logger,
+            onListening: { port in
+                logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
+                await onListening(port)
+            })
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: app),
+                .init(service: WatchReleaseService(watch: state.watch, reloads: reloads)),
+                .init(service: ReloadSignalService(agent: self, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw AgentStartError(description: "agent stopped with an error: \(Self.describe(error, configuration))")
+        }
+        logger.info("agent stopped")
+    }
+
+    private func removeDevDirectory() {
+        guard let devDirectory else { return }
+        try? FileManager.default.removeItem(atPath: devDirectory)
+    }
+
+    static func describe(_ error: any Error, _ configuration: AgentConfiguration) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") || text.contains("EADDRINUSE") || text.contains("errno: 98") {
+            return "cannot listen on \(configuration.clientAddr):\(configuration.httpPort): address already in use (set ports.http or -http-port)"
+        }
+        return text
+    }
+
+    static func allocator(_ configuration: AgentConfiguration) -> PortAllocator {
+        PortAllocator(range: configuration.proxyPortRange, probe: BindPortProbe(address: configuration.bindAddr))
+    }
+
+    /// The node ID kept in the store (`agent/node-id`), created on first start.
+    static func nodeID(_ store: FileStore) throws -> String {
+        if let entry = try store.list(prefix: "agent/node-id").first, let id = entry.value["NodeID"]?.stringValue {
+            return id
+        }
+        let id = ProxyToken.generate()
+        do {
+            try store.commit([.put(key: "agent/node-id", value: .object([("NodeID", .string(id))]))])
+        } catch {
+            throw AgentStartError(description: "cannot write the node ID: \(error)")
+        }
+        return id
+    }
+
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// On graceful shutdown, releases every parked blocking query and refuses new reloads.
+struct WatchReleaseService: Service {
+    let watch: IndexWatch
+    let reloads: ReloadGate
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            try? await gracefulShutdown()
+        } onGracefulShutdown: {
+            watch.shutdown()
+            Task { await reloads.stop() }
+        }
+        watch.shutdown()
+    }
+}
+
+/// SIGHUP → reload, logged; a bad config is reported and the old one kept.
+struct ReloadSignalService: Service {
+    let agent: Agent
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            logger.info("SIGHUP received, reloading")
+            do {
+                try await agent.reload()
+            } catch {
+                logger.error("reload failed; the previous configuration stays in effect", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+// A minimal blocking HTTP/1.1 client for talking to a local agent (CLI subcommands, tests).
+// One request per connection (`Connection: close`); IPv4/IPv6 literals or `localhost`.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct SimpleHTTPResponse: Sendable {
+    public var status: Int
+    /// Header names lower-cased, in order.
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.0 == lowered }?.1
+    }
+
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+public struct SimpleHTTPError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+public enum SimpleHTTPClient {
+    /// Sends one request and reads the whole response. Blocks the calling thread.
+    public static func send(
+        method: String, host: String, port: Int, target: String, headers: [(String, String)] = [],
+        body: [UInt8] = [], timeoutSeconds: Int = 30
+    ) throws(SimpleHTTPError) -> SimpleHTTPResponse {
+        let fd = try connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        defer { close(fd) }
+        var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        if !body.isEmpty || method == "PUT" || method == "POST" { request += "Content-Length: \(body.count)\r\n" }
+        request += "\r\n"
+        try writeAll(fd, Array(request.utf8) + body)
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SimpleHTTPError(description: errno == EAGAIN ? "timed out waiting for \(host):\(port)" : "read failed: \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            data += chunk[0..<count]
+        }
+        return try parse(data)
+    }
+
+    static func connect(host: String, port: Int, timeoutSeconds: Int) throws(SimpleHTTPError) -> Int32 {
+        let address = host == "localhost" ? "127.0.0.1" : host.trimmingBrackets
+        let isIPv6 = address.contains(":")
+        let fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SimpleHTTPError(description: "socket: \(String(cString: strerror(errno)))") }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var result: Int32 = -1
+        if isIPv6 {
+            var socketAddress = sockaddr_in6()
+            socketAddress.sin6_family = sa_family_t(AF_INET6)
+            socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
+            guard inet_pton(AF_INET6, address, &socketAddress.sin6_addr) == 1 else {
+                close(fd)
+                throw SimpleHTTPError(description: "invalid address \(host)")
+            }
+            result = withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        } else {
+            var socketAddress = sockaddr_in()
+            socketAddress.sin_family = sa_family_t(AF_INET)
+            socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
+            guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else {
+                close(fd)
+                throw SimpleHTTPError(description: "invalid address \(host) (use an IP address or localhost)")
+            }
+            result = withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        guard result == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw SimpleHTTPError(description: "cannot connect to \(host):\(port): \(reason)")
+        }
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SimpleHTTPError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw SimpleHTTPError(description: "write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    static func parse(_ data: [UInt8]) throws(SimpleHTTPError) -> SimpleHTTPResponse {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let headerEnd = (0..<max(0, data.count - 3)).first(where: { Array(data[$0..<$0 + 4]) == separator }) else {
+            throw SimpleHTTPError(description: "incomplete HTTP response (\(data.count) bytes)")
+        }
+        let head = String(decoding: data[..<headerEnd], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        let statusParts = head[0].split(separator: " ")
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else {
+            throw SimpleHTTPError(description: "bad status line: \(head[0])")
+        }
+        let headers = head.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: " "))
+        }
+        var body = Array(data[(headerEnd + 4)...])
+        if let length = headers.first(where: { $0.0 == "content-length" }).flatMap({ Int($0.1) }), length < body.count {
+            body = Array(body[..<length])
+        }
+        return SimpleHTTPResponse(status: status, headers: headers, body: body)
+    }
+}
+
+extension String {
+    var trimmingBrackets: String {
+        hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
+    }
+
+    func trimmingCharacters(in set: String) -> String {
+        var result = Substring(self)
+        while let first = result.first, set.contains(first) { result = result.dropFirst() }
+        while let last = result.last, set.contains(last) { result = result.dropLast() }
+        return String(result)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
+}
