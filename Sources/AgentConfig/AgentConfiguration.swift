@@ -164,7 +164,7 @@ public enum IPAddressText {
     }
 
     public static func isIPv6(_ text: String) -> Bool {
-        guard text.contains(":"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        guard text.contains(":"), !text.contains(":::"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
         let doubleColons = text.components(separatedBy: "::").count - 1
         guard doubleColons <= 1 else { return false }
         var groups = text.split(separator: ":", omittingEmptySubsequences: true).map(String.init)

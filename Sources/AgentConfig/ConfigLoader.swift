@@ -98,12 +98,13 @@ public enum ConfigLoader {
         overrides.checkValues(sink: flagSink)
         problems += flagSink.problems
         fragments.append(overrides)
+        let config: AgentConfiguration
         do throws(ConfigErrors) {
-            let config = try AgentConfiguration.build(fragments: fragments, dev: dev, requireDataDir: requireDataDir, hostName: hostName)
-            guard problems.isEmpty else { throw ConfigErrors(problems) }
-            return config
+            config = try AgentConfiguration.build(fragments: fragments, dev: dev, requireDataDir: requireDataDir, hostName: hostName)
         } catch {
             throw ConfigErrors(problems + error.problems)
         }
+        guard problems.isEmpty else { throw ConfigErrors(problems) }
+        return config
     }
 }

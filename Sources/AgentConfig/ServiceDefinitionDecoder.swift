@@ -88,6 +88,17 @@ public enum ServiceDefinitionDecoder {
         }
         proxy.command = reader.stringArray("command") ?? []
         var config = reader.opaqueObject("config") ?? .object([])
+        if let bindPort = config["bind_port"] {
+            let valid: Bool
+            switch bindPort {
+            case .int(let port): valid = (1...65535).contains(port)
+            case .double(let port): valid = port == port.rounded() && (1...65535).contains(port)
+            default: valid = false
+            }
+            if !valid {
+                reader.sink.report(reader.keyPath("config.bind_port"), "expected a port number (1-65535), got \(bindPort.encoded())")
+            }
+        }
         var upstreams = reader.objectArray("upstreams")?.compactMap { upstream -> Upstream? in
             defer { upstream.finish() }
             return decodeUpstream(upstream)

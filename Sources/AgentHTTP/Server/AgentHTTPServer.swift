@@ -59,7 +59,8 @@ public enum AgentHTTPServer {
         let elapsed = ContinuousClock.now - started
         logger.debug("http request", metadata: [
             "method": "\(request.method.rawValue)", "target": "\(target)", "status": "\(response.status)",
-            "duration": "\(elapsed)", "from": "\(remote)",
+            "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
+            "from": "\(remote)",
         ])
         return makeResponse(response)
     }

@@ -110,11 +110,13 @@ public final class Agent: AgentBackend, Sendable {
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         defer { removeDevDirectory() }
         let configuration = configuration()
-        let table = AgentHTTPServer.routeTable(backend: self, logger: logger)
+        var httpLogger = logger
+        httpLogger[metadataKey: "component"] = "http"
+        let table = AgentHTTPServer.routeTable(backend: self, logger: httpLogger)
         let logger = logger
         let app = AgentHTTPServer.application(
             table: table, host: configuration.clientAddr, port: configuration.httpPort,
-            maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: logger,
+            maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: httpLogger,
             onListening: { port in
                 logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
                 await onListening(port)

@@ -1,0 +1,184 @@
+import AgentConfig
+import ConnectdCore
+import Testing
+
+@Suite struct ConfigLoadingTests {
+    @Test func readsEveryAgentKey() throws {
+        let dir = ConfigDirectory()
+        dir.write("agent.json", """
+        {
+          "datacenter": "East-1", "node_name": "n1", "data_dir": "/var/lib/connectd",
+          "client_addr": "127.0.0.2", "bind_addr": "10.0.0.5", "log_level": "DEBUG", "log_json": true,
+          "ports": {"http": 8600, "proxy_min_port": 21000, "proxy_max_port": 21010},
+          "connect": {
+            "enabled": true,
+            "proxy": {"allow_managed_root": true, "allow_managed_api_registration": true},
+            "proxy_defaults": {"exec_mode": "daemon", "daemon_command": ["/usr/bin/p", "-x"],
+                               "script_command": ["/usr/bin/s"], "config": {"connect_timeout_ms": 500}}
+          },
+          "limits": {"http_max_request_bytes": 4096}
+        }
+        """)
+        let config = try dir.load(requireDataDir: true)
+        #expect(config.datacenter == "east-1")
+        #expect(config.nodeName == "n1")
+        #expect(config.dataDir == "/var/lib/connectd")
+        #expect(config.clientAddr == "127.0.0.2")
+        #expect(config.bindAddr == "10.0.0.5")
+        #expect(config.logLevel == .debug)
+        #expect(config.logJSON)
+        #expect(config.httpPort == 8600)
+        #expect(config.proxyPortRange == 21000...21010)
+        #expect(config.allowManagedRoot)
+        #expect(config.allowManagedAPIRegistration)
+        #expect(config.proxyDefaults.execMode == .daemon)
+        #expect(config.proxyDefaults.daemonCommand == ["/usr/bin/p", "-x"])
+        #expect(config.proxyDefaults.scriptCommand == ["/usr/bin/s"])
+        #expect(config.proxyDefaults.config["connect_timeout_ms"] == .int(500))
+        #expect(config.httpMaxRequestBytes == 4096)
+    }
+
+    @Test func defaultsAreSafe() throws {
+        let config = try ConfigDirectory().load()
+        #expect(config.clientAddr == "127.0.0.1")
+        #expect(config.httpPort == 8500)
+        #expect(config.datacenter == "dc1")
+        #expect(config.nodeName == "testhost")
+        #expect(config.proxyPortRange == 20000...20255)
+        #expect(!config.allowManagedRoot)
+        #expect(!config.allowManagedAPIRegistration)
+        #expect(config.logLevel == .info)
+        #expect(!config.alwaysPretty)
+    }
+
+    @Test func devModeDefaults() throws {
+        let config = try ConfigDirectory().load(dev: true, requireDataDir: true)
+        #expect(config.dev)
+        #expect(config.logLevel == .debug)
+        #expect(config.bindAddr == "127.0.0.1")
+        #expect(config.alwaysPretty)
+        #expect(config.dataDir == nil)
+    }
+
+    @Test func filesMergeInLexicalOrderAndFlagsWin() throws {
+        let dir = ConfigDirectory()
+        dir.write("b.json", #"{"datacenter": "second", "service": {"name": "b", "port": 2}}"#)
+        dir.write("a.json", #"{"datacenter": "first", "node_name": "from-a", "service": {"name": "a", "port": 1}}"#)
+        dir.write("c.txt", "not json, ignored")
+        dir.write(".hidden.json", "{broken")
+        var flags = ConfigFragment()
+        flags.nodeName = "from-flag"
+        let config = try dir.load(flags)
+        #expect(config.datacenter == "second")
+        #expect(config.nodeName == "from-flag")
+        #expect(config.services.map(\.id) == ["a", "b"])
+    }
+
+    @Test func proxyDefaultsConfigMergesKeyByKey() throws {
+        let dir = ConfigDirectory()
+        dir.write("1.json", #"{"connect": {"proxy_defaults": {"config": {"a": 1, "b": 1}}}}"#)
+        dir.write("2.json", #"{"connect": {"proxy_defaults": {"config": {"b": 2}}}}"#)
+        let config = try dir.load()
+        #expect(config.proxyDefaults.config == .object([("a", .int(1)), ("b", .int(2))]))
+    }
+
+    @Test func servicesDecodeWithManagedProxies() throws {
+        let (fragment, problems) = fragment("""
+        {"services": [{"id": "web-1", "name": "web", "port": 8080, "address": "10.1.1.1", "tags": ["a"],
+                       "meta": {"k": "v"}, "enable_tag_override": true, "weights": {"passing": 3, "warning": 2},
+                       "connect": {"proxy": {"exec_mode": "daemon", "command": ["/bin/p"], "config": {"x": {"y": 1}},
+                                   "upstreams": [{"destination_type": "prepared_query", "destination_name": "q",
+                                                  "datacenter": "dc2", "local_bind_address": "127.0.0.2",
+                                                  "local_bind_port": 1234, "config": {"connect_timeout_ms": 5}}]}}}]}
+        """)
+        #expect(problems.isEmpty, "\(problems)")
+        let service = try #require(fragment?.services.first?.definition)
+        #expect(service.id == "web-1")
+        #expect(service.proxyServiceID == "web-1-proxy")
+        #expect(service.proxyServiceName == "web-proxy")
+        #expect(service.weights == ServiceWeights(passing: 3, warning: 2))
+        let proxy = try #require(service.managedProxy)
+        #expect(proxy.execMode == .daemon)
+        #expect(proxy.command == ["/bin/p"])
+        #expect(proxy.config["x"] == .object([("y", .int(1))]))
+        let upstream = try #require(proxy.upstreams.first)
+        #expect(upstream.destinationType == "prepared_query")
+        #expect(upstream.localBindPort == 1234)
+        #expect(upstream.config?["connect_timeout_ms"] == .int(5))
+    }
+
+    @Test func legacyConfigUpstreamsAreConverted() throws {
+        let (fragment, problems) = fragment("""
+        {"service": {"name": "web", "port": 1, "connect": {"proxy": {"config": {"keep": true, "upstreams": [
+            {"destination_name": "db", "destination_type": "bogus", "destination_datacenter": "dc9",
+             "local_bind_port": 9191, "connect_timeout_ms": 250},
+            {"destination_name": 7}
+        ]}}}}}
+        """)
+        #expect(problems.isEmpty, "\(problems)")
+        let proxy = try #require(fragment?.services.first?.definition.managedProxy)
+        #expect(proxy.config == .object([("keep", .bool(true))]))
+        #expect(proxy.upstreams.count == 1)
+        #expect(proxy.upstreams[0].destinationType == "service")
+        #expect(proxy.upstreams[0].datacenter == "dc9")
+        #expect(proxy.upstreams[0].localBindPort == 9191)
+        #expect(proxy.upstreams[0].config == .object([("connect_timeout_ms", .int(250))]))
+    }
+
+    @Test func legacyUpstreamsIgnoredWhenFirstClassGiven() throws {
+        let (fragment, _) = fragment("""
+        {"service": {"name": "web", "port": 1, "connect": {"proxy": {
+            "config": {"upstreams": [{"destination_name": "old"}]},
+            "upstreams": [{"destination_name": "new", "local_bind_port": 1}]}}}}
+        """)
+        let proxy = try #require(fragment?.services.first?.definition.managedProxy)
+        #expect(proxy.upstreams.map(\.destinationName) == ["new"])
+        #expect(proxy.config == .object([]))
+    }
+
+    @Test func apiBodiesMatchKeysLeniently() throws {
+        for body in [
+            #"{"Name": "web", "Port": 80, "Connect": {"Proxy": {"ExecMode": "daemon", "Upstreams": [{"DestinationName": "db", "LocalBindPort": 1}]}}}"#,
+            #"{"name": "web", "port": 80, "connect": {"proxy": {"exec_mode": "daemon", "upstreams": [{"destination_name": "db", "local_bind_port": 1}]}}}"#,
+            #"{"NAME": "web", "port": 80, "Unknown": 1, "connect": {"proxy": {"execmode": "daemon", "upstreams": [{"destinationname": "db", "localbindport": 1}]}}}"#,
+        ] {
+            let sink = ProblemSink(file: nil)
+            let reader = try #require(ObjectReader.object(try JSONParser.parse(body), path: "", sink: sink, matching: .lenient))
+            let definition = try #require(ServiceDefinitionDecoder.decode(reader, origin: .api))
+            #expect(sink.problems.isEmpty, "\(sink.problems)")
+            #expect(definition.name == "web")
+            #expect(definition.managedProxy?.execMode == .daemon)
+            #expect(definition.managedProxy?.upstreams.first?.destinationName == "db")
+        }
+    }
+
+    @Test func apiRegistrationMayOmitThePort() throws {
+        let sink = ProblemSink(file: nil)
+        let reader = try #require(ObjectReader.object(try JSONParser.parse(#"{"Name": "w", "Connect": {"Proxy": {}}}"#),
+                                                      path: "", sink: sink, matching: .lenient))
+        #expect(ServiceDefinitionDecoder.decode(reader, origin: .api) != nil)
+        #expect(sink.problems.isEmpty)
+    }
+
+    @Test func missingFilesAndDirectoriesAreReported() {
+        #expect(throws: ConfigErrors.self) {
+            try ConfigLoader.load(sources: ConfigSources(files: ["/nonexistent/x.json"], directories: ["/nonexistent-dir"]),
+                                  dev: false, requireDataDir: false, hostName: "h")
+        }
+        do {
+            _ = try ConfigLoader.load(sources: ConfigSources(files: ["/nonexistent/x.json"], directories: ["/nonexistent-dir"]),
+                                      dev: false, requireDataDir: false, hostName: "h")
+        } catch {
+            #expect(error.problems.map(\.description) == [
+                "/nonexistent-dir: config directory does not exist",
+                "/nonexistent/x.json: no such file",
+            ])
+        }
+    }
+
+    @Test func hugeFilesAreRefused() {
+        let dir = ConfigDirectory()
+        dir.write("huge.json", "{\"datacenter\": \"" + String(repeating: "a", count: ConfigLoader.maximumFileBytes) + "\"}")
+        #expect(dir.problems().first?.hasSuffix("huge.json: file is larger than 16 MiB") == true)
+    }
+}
