@@ -23,6 +23,7 @@ public enum StateError: Error, Sendable, CustomStringConvertible {
 /// The single source of truth for services and managed proxies.
 ///
 /// Writers call the actor; readers take ``snapshot`` (a value, no await) and park on ``watch``.
+/// The index is the durable store's revision + 1, so it never goes back, not even across restarts.
 /// A change is written to the durable store first and published only when that succeeded, so a
 /// failed write (full disk) loses nothing and changes nothing.
 public actor AgentState {
@@ -68,7 +69,7 @@ public actor AgentState {
             logger.error("cannot list stored state", metadata: ["error": "\(error)"])
         }
         storedProxies = proxies
-        var initial = StateSnapshot(index: max(store.revision, 1), services: services, proxies: [:])
+        var initial = StateSnapshot(index: store.revision + 1, services: services, proxies: [:])
         for service in services.values {
             guard let request = service.definition.managedProxy else { continue }
             let id = service.definition.proxyServiceID
@@ -138,16 +139,16 @@ public actor AgentState {
         for id in storedProxies.keys where proxies[id] == nil {
             operations.append(.delete(key: "proxies/\(id)"))
         }
-        var revision: UInt64 = 0
-        if !operations.isEmpty {
-            do throws(StoreError) {
-                revision = try store.commit(operations)
-            } catch {
-                throw .persistence(error)
-            }
-            storedProxies = proxies.mapValues(ProxyRecord.init)
+        // Every change is one store revision, even one with nothing durable in it, so the index
+        // (revision + 1, never 0) only grows, across restarts too.
+        let revision: UInt64
+        do throws(StoreError) {
+            revision = try store.commit(operations)
+        } catch {
+            throw .persistence(error)
         }
-        next.index = max(current.index + 1, revision)
+        storedProxies = proxies.mapValues(ProxyRecord.init)
+        next.index = revision + 1
         published.withLock { $0 = next }
         watch.advance(to: next.index)
     }

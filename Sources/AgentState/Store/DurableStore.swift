@@ -9,6 +9,12 @@ public struct StoredEntry: Sendable, Equatable {
     public var key: String
     public var value: JSONValue
     public var modRevision: UInt64
+
+    public init(key: String, value: JSONValue, modRevision: UInt64) {
+        self.key = key
+        self.value = value
+        self.modRevision = modRevision
+    }
 }
 
 /// One step of a transaction.

@@ -1,0 +1,134 @@
+import AgentState
+import Testing
+
+@Suite struct IndexWatchTests {
+    @Test func indexIsNeverZero() {
+        #expect(IndexWatch(index: 0).index == 1)
+    }
+
+    @Test func returnsAtOnceWhenAlreadyPast() async {
+        let watch = IndexWatch(index: 5)
+        #expect(await watch.wait(after: 4, timeout: .seconds(60)) == .changed(5))
+    }
+
+    @Test func wakesOnAdvance() async {
+        let watch = IndexWatch(index: 5)
+        async let outcome = watch.wait(after: 5, timeout: .seconds(60))
+        while watch.waiterCount == 0 { await Task.yield() }
+        watch.advance(to: 6)
+        #expect(await outcome == .changed(6))
+        #expect(watch.waiterCount == 0)
+    }
+
+    @Test func wakesOnlyWaitersBehindTheNewIndex() async {
+        let watch = IndexWatch(index: 5)
+        let ahead = Task { await watch.wait(after: 10, timeout: .seconds(60)) }
+        let behind = Task { await watch.wait(after: 5, timeout: .seconds(60)) }
+        while watch.waiterCount < 2 { await Task.yield() }
+        watch.advance(to: 7)
+        #expect(await behind.value == .changed(7))
+        #expect(watch.waiterCount == 1)
+        watch.advance(to: 11)
+        #expect(await ahead.value == .changed(11))
+    }
+
+    @Test func neverMovesBackwards() {
+        let watch = IndexWatch(index: 9)
+        watch.advance(to: 3)
+        #expect(watch.index == 9)
+    }
+
+    @Test func timesOut() async {
+        let watch = IndexWatch(index: 1)
+        #expect(await watch.wait(after: 1, timeout: .milliseconds(20)) == .timedOut)
+        #expect(watch.waiterCount == 0)
+    }
+
+    @Test func shutdownReleasesEveryWaiterAndLaterWaits() async {
+        let watch = IndexWatch(index: 1)
+        let waiters = (0..<50).map { _ in Task { await watch.wait(after: 1, timeout: .seconds(600)) } }
+        while watch.waiterCount < 50 { await Task.yield() }
+        watch.shutdown()
+        for waiter in waiters { #expect(await waiter.value == .shutDown) }
+        #expect(await watch.wait(after: 1, timeout: .seconds(600)) == .shutDown)
+    }
+
+    @Test func cancellationEndsTheWait() async {
+        let watch = IndexWatch(index: 1)
+        let waiter = Task { await watch.wait(after: 1, timeout: .seconds(600)) }
+        while watch.waiterCount == 0 { await Task.yield() }
+        waiter.cancel()
+        #expect(await waiter.value == .cancelled)
+        #expect(watch.waiterCount == 0)
+    }
+}
+
+struct Answer: BlockingResult {
+    var resourceIndex: UInt64
+    var contentHash: String
+}
+
+@Suite struct BlockingQueryTests {
+    @Test func answersAtOnceWithoutCondition() async throws {
+        let watch = IndexWatch(index: 3)
+        let result = try await BlockingQuery.run(watch: watch, condition: .none, wait: .seconds(60)) {
+            Answer(resourceIndex: 3, contentHash: "a")
+        }
+        #expect(result.contentHash == "a")
+    }
+
+    @Test func hashBlockingReturnsWhenTheHashChanges() async throws {
+        let watch = IndexWatch(index: 3)
+        let source = HashSource("a")
+        let query = Task {
+            try await BlockingQuery.run(watch: watch, condition: .hash("a"), wait: .seconds(60)) {
+                Answer(resourceIndex: watch.index, contentHash: source.value)
+            }
+        }
+        while watch.waiterCount == 0 { await Task.yield() }
+        watch.advance(to: 4)  // a change that leaves the hash alone: the query parks again
+        while watch.waiterCount == 0 { await Task.yield() }
+        source.value = "b"
+        watch.advance(to: 5)
+        #expect(try await query.value.contentHash == "b")
+    }
+
+    @Test func indexBlockingTimesOutWithTheSameAnswer() async throws {
+        let watch = IndexWatch(index: 3)
+        let result = try await BlockingQuery.run(watch: watch, condition: .index(3), wait: .milliseconds(30)) {
+            Answer(resourceIndex: 3, contentHash: "a")
+        }
+        #expect(result.resourceIndex == 3)
+    }
+
+    @Test func differentHashAnswersAtOnce() async throws {
+        let watch = IndexWatch(index: 3)
+        let result = try await BlockingQuery.run(watch: watch, condition: .hash("123456789abcd"), wait: .seconds(600)) {
+            Answer(resourceIndex: 3, contentHash: "a")
+        }
+        #expect(result.contentHash == "a")
+    }
+
+    @Test func waitIsClampedAndJittered() {
+        #expect(BlockingQuery.effectiveWait(requested: nil, jitter: 0) == .seconds(300))
+        #expect(BlockingQuery.effectiveWait(requested: .seconds(3600), jitter: 0) == .seconds(600))
+        #expect(BlockingQuery.effectiveWait(requested: .seconds(16), jitter: 0.5) == .milliseconds(16_500))
+    }
+}
+
+final class HashSource: @unchecked Sendable {
+    private let lock = NSLockish()
+    private var stored: String
+    init(_ value: String) { stored = value }
+    var value: String {
+        get { lock.with { stored } }
+        set { lock.with { stored = newValue } }
+    }
+}
+
+import Synchronization
+
+final class NSLockish: Sendable {
+    private let mutex = Mutex(())
+    func with<T>(_ body: () -> T) -> T { mutex.withLock { _ in body() } }
+}

@@ -1,0 +1,48 @@
+import AgentConfig
+import AgentState
+import ConnectdCore
+import Foundation
+import Logging
+
+func temporaryDirectory() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-state-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Every port free, except the ones listed.
+struct FakeProbe: PortProbe {
+    var busy: Set<Int> = []
+    func isFree(port: Int) -> Bool { !busy.contains(port) }
+}
+
+/// A store whose writes fail, like a full disk.
+final class FailingStore: DurableStore {
+    var revision: UInt64 { 0 }
+    func list(prefix: String) throws(StoreError) -> [StoredEntry] { [] }
+    func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64 {
+        throw StoreError(key: "services/x", message: "cannot write: No space left on device")
+    }
+}
+
+func service(_ name: String, port: Int = 8080, proxy: ManagedProxyRequest? = ManagedProxyRequest(), id: String? = nil) -> ServiceDefinition {
+    var definition = ServiceDefinition(id: id ?? name, name: name)
+    definition.port = port
+    if let proxy {
+        var connect = ServiceConnect()
+        connect.proxy = proxy
+        definition.connect = connect
+    }
+    return definition
+}
+
+func proxyRequest(bindPort: Int) -> ManagedProxyRequest {
+    var request = ManagedProxyRequest()
+    request.config = .object([("bind_port", .int(Int64(bindPort)))])
+    return request
+}
+
+func makeState(dataDir: String, range: ClosedRange<Int>? = 20000...20010, probe: FakeProbe = FakeProbe()) throws -> AgentState {
+    AgentState(store: try FileStore(dataDir: dataDir), allocator: PortAllocator(range: range, probe: probe),
+               logger: Logger(label: "test"))
+}
