@@ -27,6 +27,8 @@ public final class ObjectReader {
     private var consumed = Set<Int>()
     /// Every key an accessor asked for: the keys this object may have, for "did you mean".
     private var askedKeys: [String] = []
+    /// The spelling the document used for each key found (lenient matching), for messages.
+    private var spelling: [String: String] = [:]
 
     public init(_ members: [(String, JSONValue)], path: String, sink: ProblemSink, matching: KeyMatching) {
         self.members = members
@@ -44,7 +46,11 @@ public final class ObjectReader {
         return ObjectReader(members, path: path, sink: sink, matching: matching)
     }
 
-    public func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    /// The path of `key` as the document spells it (`Port` in an API body, `port` in a file).
+    public func keyPath(_ key: String) -> String {
+        let written = spelling[key] ?? key
+        return path.isEmpty ? written : "\(path).\(written)"
+    }
 
     public func report(_ key: String, _ message: String) { sink.report(keyPath(key), message) }
 
@@ -54,6 +60,7 @@ public final class ObjectReader {
         let wanted = matching.normalize(key)
         for (offset, member) in members.enumerated() where matching.normalize(member.0) == wanted {
             consumed.insert(offset)
+            spelling[key] = member.0
             if case .null = member.1 { return nil }
             return member.1
         }

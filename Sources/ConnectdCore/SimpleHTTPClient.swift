@@ -21,6 +21,7 @@ public struct SimpleHTTPResponse: Sendable {
 
 public struct SimpleHTTPError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 public enum SimpleHTTPClient {

@@ -1,0 +1,75 @@
+import AgentConfig
+import AgentHTTP
+import ConnectdAgent
+import ConnectdCore
+import Foundation
+import Logging
+
+/// An agent running in this process on an ephemeral loopback port, with its own data_dir.
+final class TestAgent: Sendable {
+    let agent: Agent
+    let port: Int
+    let configDirectory: String
+    let dataDirectory: String
+    private let runTask: Task<Void, any Error>
+
+    /// Starts an agent whose config directory holds `files` (name → JSON text).
+    static func start(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment()) async throws -> TestAgent {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-http-\(UUID().uuidString)").path
+        let configDirectory = root + "/config"
+        let dataDirectory = root + "/data"
+        try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(toFile: configDirectory + "/" + name, atomically: true, encoding: .utf8) }
+        var flags = flags
+        flags.httpPort = 0
+        if !dev { flags.dataDir = dataDirectory }
+        let options = AgentOptions(sources: ConfigSources(directories: [configDirectory]), flags: flags, dev: dev, hostName: "testnode")
+        var logger = Logger(label: "test-agent")
+        logger.logLevel = .critical
+        let agent = try Agent(options: options, build: BuildInfo(version: "test"), logger: logger)
+        try await agent.start()
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let runTask = Task { try await agent.run { port in continuation.yield(port) } }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw SimpleHTTPError(description: "agent did not start") }
+        return TestAgent(agent: agent, port: port, configDirectory: configDirectory, dataDirectory: dataDirectory, runTask: runTask)
+    }
+
+    private init(agent: Agent, port: Int, configDirectory: String, dataDirectory: String, runTask: Task<Void, any Error>) {
+        self.agent = agent
+        self.port = port
+        self.configDirectory = configDirectory
+        self.dataDirectory = dataDirectory
+        self.runTask = runTask
+    }
+
+    func writeConfig(_ name: String, _ text: String) throws {
+        try text.write(toFile: configDirectory + "/" + name, atomically: true, encoding: .utf8)
+    }
+
+    /// Sends a request on a separate thread (the client blocks) and returns the response.
+    func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: String? = nil) async throws -> SimpleHTTPResponse {
+        let port = port
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let response = try SimpleHTTPClient.send(method: method, host: "127.0.0.1", port: port, target: target,
+                                                             headers: headers, body: Array((body ?? "").utf8), timeoutSeconds: 30)
+                    continuation.resume(returning: response)
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+    }
+
+    func json(_ target: String, headers: [(String, String)] = []) async throws -> JSONValue {
+        try JSONParser.parse(try await request("GET", target, headers: headers).body)
+    }
+
+    func stop() async {
+        runTask.cancel()
+        _ = await runTask.result
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: configDirectory).deletingLastPathComponent().path)
+    }
+}
