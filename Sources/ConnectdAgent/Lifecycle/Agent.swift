@@ -174,9 +174,10 @@ public final class Agent: AgentBackend, Sendable {
 }
 
 /// On graceful shutdown, releases every parked blocking query and refuses new reloads.
-struct WatchReleaseService: Service {
+struct WatchReleaseService: Service, CustomStringConvertible {
     let watch: IndexWatch
     let reloads: ReloadGate
+    var description: String { "WatchReleaseService" }
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -190,9 +191,10 @@ struct WatchReleaseService: Service {
 }
 
 /// SIGHUP → reload, logged; a bad config is reported and the old one kept.
-struct ReloadSignalService: Service {
+struct ReloadSignalService: Service, CustomStringConvertible {
     let agent: Agent
     let logger: Logger
+    var description: String { "ReloadSignalService" }
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
