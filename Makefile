@@ -1,0 +1,20 @@
+# connectd — the two entry points: `make run` (agent in -dev with demo services) and `make test`.
+SWIFT ?= swift
+BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)/connectd
+
+.PHONY: setup build run test test-swift test-python clean-dev
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(SWIFT) build
+
+## Run the agent in -dev mode with the demo services in contrib/dev (HTTP on 127.0.0.1:8500).
+run: build
+	$(BIN) agent -dev -config-dir contrib/dev
+
+## Build and run every test: Swift unit, HTTP and end-to-end tests, then the Python client tests.
+test: build
+	$(SWIFT) test
+	CONNECTD_BIN=$(BIN) scripts/python-client-tests

@@ -1,0 +1,85 @@
+"""Real Python Consul clients (python-consul2, py-consul) against a real connectd agent.
+
+Both distributions install a module named `consul`; scripts/python-client-tests runs this file
+once per client, each in its own virtualenv. CONNECTD_BIN names the binary under test.
+"""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import consul
+import pytest
+
+BIN = os.environ.get("CONNECTD_BIN", ".build/debug/connectd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def agent():
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        config = os.path.join(data_dir, "web.json")
+        with open(config, "w") as f:
+            json.dump({"service": {"name": "web", "port": 8080, "connect": {"proxy": {}}}}, f)
+        proc = subprocess.Popen(
+            [BIN, "agent", "-data-dir", os.path.join(data_dir, "data"), "-config-file", config, "-http-port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/agent/self", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None, "agent exited early"
+                time.sleep(0.1)
+        yield port
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def test_agent_self(agent):
+    c = consul.Consul(host="127.0.0.1", port=agent)
+    me = c.agent.self()
+    assert me["Config"]["Datacenter"] == "dc1"
+    assert me["Config"]["Server"] is False
+
+
+def test_list_register_deregister(agent):
+    c = consul.Consul(host="127.0.0.1", port=agent)
+    services = c.agent.services()
+    assert services["web"]["Connect"]["Proxy"]["ExecMode"] == "daemon"
+    assert services["web-proxy"]["Kind"] == "connect-proxy"
+
+    assert c.agent.service.register("api", service_id="api-1", port=9000, tags=["v1"], meta={"team": "x"}) is True
+    services = c.agent.services()
+    assert services["api-1"]["Service"] == "api"
+    assert services["api-1"]["Port"] == 9000
+    assert services["api-1"]["Tags"] == ["v1"]
+    assert services["api-1"]["Meta"] == {"team": "x"}
+
+    assert c.agent.service.register("api", service_id="api-1", port=9001, enable_tag_override=True) is True
+    assert c.agent.services()["api-1"]["Port"] == 9001
+    assert c.agent.services()["api-1"]["EnableTagOverride"] is True
+
+    assert c.agent.service.deregister("api-1") is True
+    assert "api-1" not in c.agent.services()
+
+
+def test_managed_proxy_registration_is_refused_by_default(agent):
+    c = consul.Consul(host="127.0.0.1", port=agent)
+    body = json.dumps({"Name": "db", "Port": 5432, "Connect": {"Proxy": {}}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{agent}/v1/agent/service/register", data=body, method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 500
+    assert err.value.read().decode() == "Bad request: Managed proxy registration via the API is disallowed."
+    assert "db" not in c.agent.services()
