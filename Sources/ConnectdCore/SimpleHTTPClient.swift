@@ -53,35 +53,14 @@ public enum SimpleHTTPClient {
 
     static func connect(host: String, port: Int, timeoutSeconds: Int) throws(SimpleHTTPError) -> Int32 {
         let address = host == "localhost" ? "127.0.0.1" : host.trimmingBrackets
-        let isIPv6 = address.contains(":")
-        let fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(SocketAddress.family(of: address), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SimpleHTTPError(description: "socket: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var result: Int32 = -1
-        if isIPv6 {
-            var socketAddress = sockaddr_in6()
-            socketAddress.sin6_family = sa_family_t(AF_INET6)
-            socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET6, address, &socketAddress.sin6_addr) == 1 else {
-                close(fd)
-                throw SimpleHTTPError(description: "invalid address \(host)")
-            }
-            result = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else {
-                close(fd)
-                throw SimpleHTTPError(description: "invalid address \(host) (use an IP address or localhost)")
-            }
-            result = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+        guard let result = SocketAddress.with(address, port: port, { Glibc.connect(fd, $0, $1) }) else {
+            close(fd)
+            throw SimpleHTTPError(description: "invalid address \(host) (use an IP address or localhost)")
         }
         guard result == 0 else {
             let reason = String(cString: strerror(errno))

@@ -1,5 +1,6 @@
 // Chooses a proxy's bind_port: explicit, kept, or the first free port of the range.
 
+import ConnectdCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,28 +17,10 @@ public struct BindPortProbe: PortProbe {
     public init(address: String) { self.address = address }
 
     public func isFree(port: Int) -> Bool {
-        let isIPv6 = address.contains(":")
-        let fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(SocketAddress.family(of: address), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return true }
         defer { close(fd) }
-        var result: Int32
-        if isIPv6 {
-            var socketAddress = sockaddr_in6()
-            socketAddress.sin6_family = sa_family_t(AF_INET6)
-            socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET6, address, &socketAddress.sin6_addr)
-            result = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        } else {
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, address, &socketAddress.sin_addr)
-            result = withUnsafePointer(to: &socketAddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
+        guard let result = SocketAddress.with(address, port: port, { bind(fd, $0, $1) }) else { return true }
         return result == 0 || errno != EADDRINUSE
     }
 }
