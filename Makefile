@@ -7,8 +7,9 @@ BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)/connectd
 setup:
 	@scripts/setup
 
+# One build for running and testing (--build-tests), so switching between them rebuilds nothing.
 build: setup
-	$(SWIFT) build
+	$(SWIFT) build --build-tests
 
 ## Run the agent in -dev mode with the demo services in contrib/dev (HTTP on 127.0.0.1:8500).
 run: build
@@ -16,5 +17,5 @@ run: build
 
 ## Build and run every test: Swift unit, HTTP and end-to-end tests, then the Python client tests.
 test: build
-	$(SWIFT) test
+	$(SWIFT) test --skip-build
 	CONNECTD_BIN=$(BIN) scripts/python-client-tests
