@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations.
@@ -26,9 +28,19 @@ let package = Package(
             "ConnectdCore", "AgentConfig",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // pidfd calls Swift's Glibc module does not expose.
+        .target(name: "CProcShims"),
+        // Spawns, restarts, stops and re-adopts managed proxy processes; their logs.
+        .target(name: "ProxySupervisor", dependencies: [
+            "ConnectdCore", "AgentConfig", "AgentState", "CProcShims",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState",
+            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -36,7 +48,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP",
+            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -52,6 +64,10 @@ let package = Package(
         .testTarget(name: "AgentStateTests", dependencies: ["AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
             "ConnectdAgent", "AgentHTTP", "AgentState", "AgentConfig", "ConnectdCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "ProxySupervisorTests", dependencies: [
+            "ProxySupervisor", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),

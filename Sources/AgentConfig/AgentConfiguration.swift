@@ -31,6 +31,8 @@ public struct ProxyDefaults: Sendable, Equatable {
     public var daemonCommand: [String] = []
     public var scriptCommand: [String] = []
     public var config: JSONValue = .object([])
+    /// Supervision defaults for every proxy (`restart`, `stop_signal`, `stop_grace`, `env_passthrough`, `logs`).
+    public var supervision = SupervisionSettings()
 
     public init() {}
 }
@@ -114,6 +116,7 @@ extension AgentConfiguration {
         config.proxyDefaults.daemonCommand = merged.proxyDefaultDaemonCommand ?? []
         config.proxyDefaults.scriptCommand = merged.proxyDefaultScriptCommand ?? []
         config.proxyDefaults.config = merged.proxyDefaultConfig ?? .object([])
+        config.proxyDefaults.supervision = merged.proxyDefaultSupervision
         if let limit = merged.httpMaxRequestBytes { config.httpMaxRequestBytes = limit }
 
         problems += ServiceSetRules.check(merged.services)

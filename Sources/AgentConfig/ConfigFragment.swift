@@ -28,6 +28,7 @@ public struct ConfigFragment: Sendable, Equatable {
     public var proxyDefaultDaemonCommand: [String]?
     public var proxyDefaultScriptCommand: [String]?
     public var proxyDefaultConfig: JSONValue?
+    public var proxyDefaultSupervision = SupervisionSettings()
     public var httpMaxRequestBytes: Int?
     public var services: [LocatedService] = []
     /// The source that last set a proxy port bound, to place a port-order error.
@@ -55,6 +56,7 @@ public struct ConfigFragment: Sendable, Equatable {
         result.proxyDefaultDaemonCommand = other.proxyDefaultDaemonCommand ?? proxyDefaultDaemonCommand
         result.proxyDefaultScriptCommand = other.proxyDefaultScriptCommand ?? proxyDefaultScriptCommand
         result.proxyDefaultConfig = Self.mergeObjects(proxyDefaultConfig, other.proxyDefaultConfig)
+        result.proxyDefaultSupervision = proxyDefaultSupervision.overlaid(by: other.proxyDefaultSupervision)
         result.httpMaxRequestBytes = other.httpMaxRequestBytes ?? httpMaxRequestBytes
         result.services = services + other.services
         if other.proxyMinPort != nil || other.proxyMaxPort != nil { result.proxyPortsSource = other.proxyPortsSource }
@@ -115,6 +117,7 @@ extension ConfigFragment {
                 fragment.proxyDefaultDaemonCommand = defaults.stringArray("daemon_command")
                 fragment.proxyDefaultScriptCommand = defaults.stringArray("script_command")
                 fragment.proxyDefaultConfig = defaults.opaqueObject("config")
+                fragment.proxyDefaultSupervision = SupervisionSettings.decode(defaults) ?? SupervisionSettings()
                 defaults.finish()
             }
             connect.finish()

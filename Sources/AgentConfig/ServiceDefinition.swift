@@ -31,6 +31,8 @@ public struct ManagedProxyRequest: Sendable, Hashable {
     /// Opaque map handed to the proxy through its config endpoint; `.object([])` when absent.
     public var config: JSONValue = .object([])
     public var upstreams: [Upstream] = []
+    /// connectd's per-proxy supervision overrides (`restart`, `stop_signal`, ...); nil when none.
+    public var supervision: SupervisionSettings?
 
     public init() {}
 }

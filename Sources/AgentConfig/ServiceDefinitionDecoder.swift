@@ -87,6 +87,7 @@ public enum ServiceDefinitionDecoder {
             }
         }
         proxy.command = reader.stringArray("command") ?? []
+        proxy.supervision = SupervisionSettings.decode(reader)
         var config = reader.opaqueObject("config") ?? .object([])
         if let bindPort = config["bind_port"] {
             let valid: Bool

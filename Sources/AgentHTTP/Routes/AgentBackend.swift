@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import ProxySupervisor
 
 /// Build and version facts reported by `/v1/agent/self`.
 public struct BuildInfo: Sendable {
@@ -26,6 +27,8 @@ public protocol AgentBackend: Sendable {
     var builtinProxyCommand: [String] { get }
     /// The configuration currently applied (changes on reload).
     func configuration() -> AgentConfiguration
+    /// The supervisor's view of every managed proxy process.
+    func proxyStatus() -> [ProxyStatus]
     /// Re-reads the config files and applies them; throws the problems and keeps the old config.
     func reload() async throws
 }

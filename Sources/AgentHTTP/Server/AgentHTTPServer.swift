@@ -14,6 +14,7 @@ public enum AgentHTTPServer {
         RouteTable([
             AgentSelfRoutes.routes(backend),
             AgentServiceRoutes.routes(backend, logger: logger),
+            ProxyStatusRoutes.routes(backend),
         ] + extraRoutes)
     }
 

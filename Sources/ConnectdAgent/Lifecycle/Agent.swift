@@ -7,6 +7,7 @@ import ConnectdCore
 import Foundation
 import Hummingbird
 import Logging
+import ProxySupervisor
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
@@ -21,8 +22,9 @@ public final class Agent: AgentBackend, Sendable {
     public let build: BuildInfo
     public let nodeID: String
     public let builtinProxyCommand: [String]
+    public let supervisor: Supervisor
     private let options: AgentOptions
-    private let applied: Mutex<AgentConfiguration>
+    private let applied: SharedValue<AgentConfiguration>
     private let reloads = ReloadGate()
     private let logger: Logger
     /// The temporary data_dir of `-dev`, removed when the agent stops.
@@ -62,9 +64,16 @@ public final class Agent: AgentBackend, Sendable {
         self.build = build
         self.logger = logger
         self.devDirectory = devDirectory
-        self.applied = Mutex(configuration)
-        builtinProxyCommand = [Self.executablePath(), "proxy"]
+        self.applied = SharedValue(configuration)
+        let builtin = [Self.executablePath(), "proxy"]
+        builtinProxyCommand = builtin
+        let applied = self.applied
+        supervisor = Supervisor(
+            state: state, configuration: { applied.value }, dataDir: dataDir, builtinCommand: builtin,
+            agentEnvironment: ProcessInfo.processInfo.environment, isRoot: geteuid() == 0, logger: logger)
     }
+
+    public func proxyStatus() -> [ProxyStatus] { supervisor.status() }
 
     /// Applies the config-file services; call once before ``run(onListening:)``.
     public func start() async throws {
@@ -81,7 +90,7 @@ public final class Agent: AgentBackend, Sendable {
         ])
     }
 
-    public func configuration() -> AgentConfiguration { applied.withLock { $0 } }
+    public func configuration() -> AgentConfiguration { applied.value }
 
     /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.
     public func reload() async throws {
@@ -100,7 +109,8 @@ public final class Agent: AgentBackend, Sendable {
             }
             await state.setAllocator(Self.allocator(next))
             try await state.applyConfigFileServices(next.services)
-            applied.withLock { $0 = next }
+            applied.set(next)
+            await supervisor.requestReconcile()
             logger.info("configuration reloaded", metadata: ["services": "\(next.services.count)"])
         }
     }
@@ -117,15 +127,19 @@ public final class Agent: AgentBackend, Sendable {
         let app = AgentHTTPServer.application(
             table: table, host: configuration.clientAddr, port: configuration.httpPort,
             maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: httpLogger,
-            onListening: { port in
+            onListening: { [supervisor] port in
                 logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
+                await supervisor.apiListening(host: configuration.clientAddr, port: port)
                 await onListening(port)
             })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [
                 .init(service: app),
+                .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: WatchReleaseService(watch: state.watch, reloads: reloads)),
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
+                .init(service: UpgradeSignalService(supervisor: supervisor, dev: configuration.dev, logger: logger),
+                      successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -205,6 +219,36 @@ struct ReloadSignalService: Service, CustomStringConvertible {
             } catch {
                 logger.error("reload failed; the previous configuration stays in effect", metadata: ["error": "\(error)"])
             }
+        }
+    }
+}
+
+/// Runs the proxy supervisor inside the service group.
+struct SupervisorService: Service, CustomStringConvertible {
+    let supervisor: Supervisor
+    var description: String { "SupervisorService" }
+
+    func run() async throws { await supervisor.run() }
+}
+
+/// SIGUSR2: exit for an upgrade and leave the proxies running for the next connectd to adopt
+/// (the unit's RestartKillSignal). In -dev proxies are stopped anyway: nothing could adopt them.
+struct UpgradeSignalService: Service, CustomStringConvertible {
+    let supervisor: Supervisor
+    let dev: Bool
+    let logger: Logger
+    var description: String { "UpgradeSignalService" }
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigusr2)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            if dev {
+                logger.info("SIGUSR2 received in -dev: stopping, and stopping the proxies too")
+            } else {
+                logger.info("SIGUSR2 received: exiting and leaving the managed proxies running")
+                await supervisor.leaveProxiesRunning()
+            }
+            return
         }
     }
 }

@@ -1,0 +1,120 @@
+// How managed proxies are supervised: restart policy, stop signal and grace, environment
+// pass-through, log rotation. Set under `connect.proxy_defaults` and per proxy under
+// `connect.proxy` (connectd extensions; a proxy's own value wins).
+
+import ConnectdCore
+
+/// Every field optional: a layer that is merged over the defaults.
+public struct SupervisionSettings: Sendable, Hashable {
+    public var immediateRestarts: Int?
+    public var backoffBase: Duration?
+    public var backoffMax: Duration?
+    public var healthyAfter: Duration?
+    public var permanentExitCodes: [Int]?
+    public var stopSignal: Int32?
+    public var stopGrace: Duration?
+    public var environmentPassthrough: [String]?
+    public var logMaxBytes: Int?
+    public var logMaxFiles: Int?
+
+    public init() {}
+
+    /// `other`'s set fields win.
+    public func overlaid(by other: SupervisionSettings?) -> SupervisionSettings {
+        guard let other else { return self }
+        var result = self
+        result.immediateRestarts = other.immediateRestarts ?? immediateRestarts
+        result.backoffBase = other.backoffBase ?? backoffBase
+        result.backoffMax = other.backoffMax ?? backoffMax
+        result.healthyAfter = other.healthyAfter ?? healthyAfter
+        result.permanentExitCodes = other.permanentExitCodes ?? permanentExitCodes
+        result.stopSignal = other.stopSignal ?? stopSignal
+        result.stopGrace = other.stopGrace ?? stopGrace
+        result.environmentPassthrough = other.environmentPassthrough ?? environmentPassthrough
+        result.logMaxBytes = other.logMaxBytes ?? logMaxBytes
+        result.logMaxFiles = other.logMaxFiles ?? logMaxFiles
+        return result
+    }
+
+    /// Signal names accepted for `stop_signal`.
+    public static let signalNumbers: [String: Int32] = [
+        "SIGTERM": 15, "SIGINT": 2, "SIGQUIT": 3, "SIGHUP": 1, "SIGUSR1": 10, "SIGUSR2": 12, "SIGKILL": 9,
+    ]
+
+    /// Reads the supervision keys of `reader` (which may hold other keys too).
+    static func decode(_ reader: ObjectReader) -> SupervisionSettings? {
+        var settings = SupervisionSettings()
+        var any = false
+        if let restart = reader.object("restart") {
+            any = true
+            settings.immediateRestarts = restart.int("immediate", in: 0...1000)
+            settings.backoffBase = duration(restart, "backoff_base")
+            settings.backoffMax = duration(restart, "backoff_max")
+            settings.healthyAfter = duration(restart, "healthy_after")
+            if let codes = restart.raw("permanent_exit_codes") {
+                if case .array(let elements) = codes, elements.allSatisfy({ if case .int(let c) = $0 { (0...255).contains(c) } else { false } }) {
+                    settings.permanentExitCodes = elements.compactMap { if case .int(let c) = $0 { Int(c) } else { nil } }
+                } else {
+                    restart.report("permanent_exit_codes", "expected an array of exit codes (0-255)")
+                }
+            }
+            restart.finish()
+        }
+        if let name = reader.string("stop_signal") {
+            any = true
+            if let number = signalNumbers[name.uppercased().hasPrefix("SIG") ? name.uppercased() : "SIG" + name.uppercased()] {
+                settings.stopSignal = number
+            } else {
+                reader.report("stop_signal", "unknown signal \"\(name)\" (expected one of \(signalNumbers.keys.sorted().joined(separator: ", ")))")
+            }
+        }
+        if reader.has("stop_grace") { any = true; settings.stopGrace = duration(reader, "stop_grace") }
+        if let names = reader.stringArray("env_passthrough") { any = true; settings.environmentPassthrough = names }
+        if let logs = reader.object("logs") {
+            any = true
+            settings.logMaxBytes = logs.int("max_bytes", in: 4096...(1 << 40))
+            settings.logMaxFiles = logs.int("max_files", in: 1...1000)
+            logs.finish()
+        }
+        return any ? settings : nil
+    }
+
+    static func duration(_ reader: ObjectReader, _ key: String) -> Duration? {
+        guard let text = reader.string(key) else { return nil }
+        guard let nanoseconds = GoDuration.parseNanoseconds(text), nanoseconds >= 0 else {
+            reader.report(key, "invalid duration \"\(text)\" (Go syntax, e.g. 300ms, 5s, 1m30s)")
+            return nil
+        }
+        return .nanoseconds(nanoseconds)
+    }
+}
+
+/// The supervision settings with every default filled in.
+public struct ResolvedSupervision: Sendable, Hashable {
+    public var immediateRestarts = 3
+    public var backoffBase: Duration = .seconds(2)
+    public var backoffMax: Duration = .seconds(60)
+    public var healthyAfter: Duration = .seconds(10)
+    public var permanentExitCodes: [Int] = [78]
+    public var stopSignal: Int32 = 15
+    public var stopGrace: Duration = .seconds(5)
+    public var environmentPassthrough: [String] = []
+    public var logMaxBytes = 10 << 20
+    public var logMaxFiles = 5
+
+    public init() {}
+
+    public init(_ layer: SupervisionSettings) {
+        self.init()
+        immediateRestarts = layer.immediateRestarts ?? immediateRestarts
+        backoffBase = layer.backoffBase ?? backoffBase
+        backoffMax = layer.backoffMax ?? backoffMax
+        healthyAfter = layer.healthyAfter ?? healthyAfter
+        permanentExitCodes = layer.permanentExitCodes ?? permanentExitCodes
+        stopSignal = layer.stopSignal ?? stopSignal
+        stopGrace = layer.stopGrace ?? stopGrace
+        environmentPassthrough = layer.environmentPassthrough ?? environmentPassthrough
+        logMaxBytes = layer.logMaxBytes ?? logMaxBytes
+        logMaxFiles = layer.logMaxFiles ?? logMaxFiles
+    }
+}

@@ -1,0 +1,13 @@
+// A value many tasks read and one writer replaces (the applied configuration).
+
+import Synchronization
+
+public final class SharedValue<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+
+    public init(_ value: Value) { storage = Mutex(value) }
+
+    public var value: Value { storage.withLock { $0 } }
+
+    public func set(_ value: Value) { storage.withLock { $0 = value } }
+}

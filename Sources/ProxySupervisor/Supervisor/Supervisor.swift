@@ -1,0 +1,252 @@
+// The supervisor: reconciles the desired managed proxies (AgentState + config) with runners,
+// re-adopts proxies that outlived a connectd restart, and stops or detaches them at shutdown.
+
+import AgentConfig
+import AgentState
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+public actor Supervisor {
+    /// The supervisor's own lifecycle.
+    enum Phase {
+        /// Waiting for the HTTP API address (proxies need it in their environment).
+        case waitingForAPI
+        case running
+        /// Shutting down: `leaveRunning` detaches instead of stopping.
+        case shuttingDown(leaveRunning: Bool)
+        case finished
+    }
+
+    private var phase: Phase = .waitingForAPI
+    private let state: AgentState
+    private let configuration: @Sendable () -> AgentConfiguration
+    private let dataDir: String
+    private let logger: Logger
+    private let events = EventThread()
+    private let records: RunningRecordStore
+    private var builder: SpecBuilder?
+    private var runners: [String: (runner: ProxyRunner, logs: ProxyLogs)] = [:]
+    private var adoptable: [String: RunningRecord] = [:]
+    private var reconcileRequests: AsyncStream<Void>.Continuation?
+    private var warnedRoot = false
+    private let isRoot: Bool
+    private let statuses = StatusBoard()
+    private let agentEnvironment: [String: String]
+    private let builtinCommand: [String]
+
+    /// - Parameters:
+    ///   - isRoot: whether connectd runs with effective UID 0 (injectable for tests).
+    public init(state: AgentState, configuration: @escaping @Sendable () -> AgentConfiguration, dataDir: String,
+                builtinCommand: [String], agentEnvironment: [String: String], isRoot: Bool, logger: Logger) {
+        self.state = state
+        self.configuration = configuration
+        self.dataDir = dataDir
+        self.builtinCommand = builtinCommand
+        self.agentEnvironment = agentEnvironment
+        self.isRoot = isRoot
+        self.logger = logger
+        records = RunningRecordStore(dataDir: dataDir)
+    }
+
+    /// Current status of every managed proxy, sorted by ID.
+    public nonisolated func status() -> [ProxyStatus] {
+        statuses.all()
+    }
+
+    /// The HTTP API is listening: proxies can be given its address. Starts reconciling.
+    public func apiListening(host: String, port: Int) {
+        builder = SpecBuilder(agentEnvironment: agentEnvironment, builtinCommand: builtinCommand,
+                              httpAddress: SpecBuilder.dialAddress(clientAddr: host, port: port))
+        requestReconcile()
+    }
+
+    /// Asks for a reconcile soon (after a reload that may change proxy defaults).
+    public func requestReconcile() {
+        reconcileRequests?.yield()
+    }
+
+    /// Runs until graceful shutdown; then stops every proxy, or leaves them running when
+    /// ``leaveProxiesRunning()`` was called first.
+    public func run() async {
+        let (requests, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        reconcileRequests = continuation
+        if builder != nil { continuation.yield() }
+        adoptable = records.loadAll()
+        let watcher = Task { [state] in
+            var seen: UInt64 = 0
+            while !Task.isCancelled {
+                switch await state.watch.wait(after: seen, timeout: .seconds(3600)) {
+                case .changed(let index):
+                    seen = index
+                    continuation.yield()
+                case .timedOut: continue
+                case .shutDown, .cancelled: return
+                }
+            }
+        }
+        await withGracefulShutdownHandler {
+            for await _ in requests {
+                if case .shuttingDown = phase { break }
+                // Coalesce a burst: a short quiet period before acting.
+                try? await Task.sleep(for: .milliseconds(50))
+                await reconcile()
+            }
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+        watcher.cancel()
+        await shutdown()
+    }
+
+    /// Marks the coming shutdown as an upgrade restart: proxies keep running for re-adoption.
+    public func leaveProxiesRunning() {
+        phase = .shuttingDown(leaveRunning: true)
+    }
+
+    private func shutdown() async {
+        let leaveRunning: Bool
+        if case .shuttingDown(let leave) = phase { leaveRunning = leave } else { leaveRunning = false }
+        phase = .shuttingDown(leaveRunning: leaveRunning)
+        if leaveRunning {
+            for (runner, _) in runners.values { await runner.detach() }
+            logger.info("leaving managed proxies running for the next connectd", metadata: ["proxies": "\(runners.count)"])
+        } else {
+            await stopAll(Array(runners.keys))
+            logger.info("stopped every managed proxy")
+        }
+        for (_, logs) in runners.values { logs.close(removePipes: !leaveRunning) }
+        runners.removeAll()
+        events.shutdown()
+        phase = .finished
+    }
+
+    // MARK: - Reconcile
+
+    private func reconcile() async {
+        guard let builder, case .waitingForAPI = phase else {
+            if case .running = phase, let builder { await reconcile(with: builder) }
+            return
+        }
+        phase = .running
+        await reconcile(with: builder)
+    }
+
+    private func reconcile(with builder: SpecBuilder) async {
+        let config = configuration()
+        let snapshot = state.snapshot
+        var desired: [String: ProxySpec] = [:]
+        for proxy in snapshot.proxies.values {
+            desired[proxy.proxyServiceID] = builder.spec(for: proxy, configuration: config)
+        }
+        // Removed, or changed process: stop first (concurrently), then start.
+        var toStop: [String] = []
+        for (id, entry) in runners {
+            guard let spec = desired[id] else { toStop.append(id); continue }
+            let current = await entry.runner.spec
+            if current.processHash != spec.processHash || current.execMode != spec.execMode {
+                toStop.append(id)
+            } else {
+                await entry.runner.update(spec)
+            }
+        }
+        if !toStop.isEmpty {
+            await stopAll(toStop)
+            for id in toStop {
+                runners[id]?.logs.close(removePipes: desired[id] == nil)
+                runners[id] = nil
+                if desired[id] == nil {
+                    statuses.remove(id)
+                    logger.info("managed proxy removed", metadata: ["proxy": "\(id)"])
+                }
+            }
+        }
+        let refuse = isRoot && !config.allowManagedRoot
+        if refuse && !desired.isEmpty && !warnedRoot {
+            warnedRoot = true
+            logger.warning("running as root: managed proxies will not be started (set connect.proxy.allow_managed_root to allow)")
+        }
+        for (id, spec) in desired.sorted(by: { $0.key < $1.key }) where runners[id] == nil {
+            await startRunner(spec, refuseRoot: refuse)
+        }
+        // Records of proxies that are no longer desired are dropped, never signalled
+        // unless proven to be ours (handled in startRunner for desired ones).
+        for (id, record) in adoptable where desired[id] == nil {
+            await stopIfOurs(record)
+            adoptable[id] = nil
+        }
+    }
+
+    private func startRunner(_ spec: ProxySpec, refuseRoot: Bool) async {
+        let logs: ProxyLogs
+        do {
+            logs = try ProxyLogs(proxyID: spec.proxyID, dataDir: dataDir, maxBytes: spec.supervision.logMaxBytes,
+                                 maxFiles: spec.supervision.logMaxFiles, events: events)
+        } catch {
+            logger.error("cannot set up proxy logs", metadata: ["proxy": "\(spec.proxyID)", "error": "\(error)"])
+            var failed = ProxyStatus(proxyID: spec.proxyID, targetServiceID: spec.targetServiceID, state: .failed(reason: "\(error)"))
+            failed.restartCount = 0
+            statuses.publish(failed)
+            return
+        }
+        let context = RunnerContext(logs: logs, records: records, logger: logger) { [statuses] status in
+            statuses.publish(status)
+        }
+        let runner = ProxyRunner(spec: spec, context: context)
+        runners[spec.proxyID] = (runner, logs)
+        if refuseRoot {
+            await runner.refuseRoot()
+            return
+        }
+        var adopted: WatchedProcess?
+        if let record = adoptable.removeValue(forKey: spec.proxyID) {
+            if record.identity.isAlive && record.processHash == spec.processHash {
+                adopted = ProcessSpawner.adopt(record.identity, startedAt: record.startedAt, events: events)
+            } else {
+                await stopIfOurs(record)
+            }
+        }
+        await runner.start(adopting: adopted)
+    }
+
+    /// A recorded process whose spec changed or that is no longer wanted: stopped only when
+    /// PID, start time and boot id prove it is the one we started; otherwise left alone.
+    private func stopIfOurs(_ record: RunningRecord) async {
+        defer { records.remove(record.proxyID) }
+        guard record.identity.isAlive, let process = ProcessSpawner.adopt(record.identity, startedAt: record.startedAt, events: events) else {
+            if ProcessIdentity.current(pid: record.identity.pid) != nil {
+                logger.warning("recorded proxy PID now belongs to another process; leaving it alone",
+                               metadata: ["proxy": "\(record.proxyID)", "pid": "\(record.identity.pid)"])
+            }
+            return
+        }
+        logger.info("stopping a proxy left by a previous connectd whose definition changed", metadata: ["proxy": "\(record.proxyID)", "pid": "\(record.identity.pid)"])
+        process.signalGroup(SIGTERM)
+        let killer = Task {
+            try? await Task.sleep(for: .seconds(5))
+            guard !Task.isCancelled else { return }
+            process.signalGroup(SIGKILL)
+        }
+        _ = await process.exit.value
+        killer.cancel()
+        close(process.pidfd)
+    }
+
+    /// Stops the given runners concurrently.
+    private func stopAll(_ ids: [String]) async {
+        let targets = ids.compactMap { runners[$0]?.runner }
+        await withTaskGroup(of: Void.self) { group in
+            for runner in targets { group.addTask { await runner.stop() } }
+        }
+    }
+}
+
+/// The latest status of every proxy, readable without awaiting the supervisor.
+final class StatusBoard: Sendable {
+    private let entries = Mutex<[String: ProxyStatus]>([:])
+
+    func publish(_ status: ProxyStatus) { entries.withLock { $0[status.proxyID] = status } }
+    func remove(_ id: String) { entries.withLock { _ = $0.removeValue(forKey: id) } }
+    func all() -> [ProxyStatus] { entries.withLock { $0.values.sorted { $0.proxyID < $1.proxyID } } }
+}
