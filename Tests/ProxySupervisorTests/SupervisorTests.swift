@@ -1,0 +1,196 @@
+import AgentConfig
+import AgentState
+import ConnectdCore
+import Foundation
+import ProxySupervisor
+import Testing
+
+/// Real processes under a real supervisor. Serialized: they count descriptors and zombies.
+@Suite(.serialized) struct SupervisorTests {
+    @Test func spawnsWithTheCuratedEnvironmentInItsOwnSession() async throws {
+        var passthrough = SupervisionSettings()
+        passthrough.environmentPassthrough = ["KEEP_ME", "NOTIFY_SOCKET"]
+        let harness = try SupervisorHarness(script: "env > $OUT/$CONNECT_PROXY_ID.env\nexec sleep 1000", supervision: passthrough)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { FileManager.default.fileExists(atPath: harness.outDir + "/web-proxy.env") && harness.pid("web-proxy") != nil })
+        try await Task.sleep(for: .milliseconds(100))
+        let token = try #require(harness.state.snapshot.proxies["web-proxy"]?.token)
+        let environment = Dictionary(uniqueKeysWithValues: try String(contentsOfFile: harness.outDir + "/web-proxy.env", encoding: .utf8)
+            .split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let eq = line.firstIndex(of: "=") else { return nil }
+                return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+            })
+        #expect(environment["CONSUL_PROXY_ID"] == "web-proxy")
+        #expect(environment["CONNECT_PROXY_ID"] == "web-proxy")
+        #expect(environment["CONSUL_PROXY_TOKEN"] == token)
+        #expect(environment["CONNECT_PROXY_TOKEN"] == token)
+        #expect(environment["CONSUL_HTTP_TOKEN"] == token)
+        #expect(environment["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500")
+        #expect(environment["CONSUL_HTTP_SSL"] == "false")
+        #expect(environment["PATH"] == "/usr/bin:/bin")
+        #expect(environment["HOME"] == "/root")
+        #expect(environment["LANG"] == "C.UTF-8")
+        #expect(environment["KEEP_ME"] == "kept")
+        for scrubbed in ["DROP_ME", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "INVOCATION_ID"] {
+            #expect(environment[scrubbed] == nil, "\(scrubbed)")
+        }
+        let pid = try #require(harness.pid("web-proxy"))
+        #expect(getsid(pid) == pid)
+        #expect(getpgid(pid) == pid)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/0")) == "/dev/null")
+        #expect(try String(contentsOfFile: harness.dataDir + "/proxy/pids/web-proxy.pid", encoding: .utf8) == "\(pid)")
+        await harness.stop()
+        #expect(!isAlive(pid))
+    }
+
+    @Test func killMinus9RestartsAndOutputReachesTheLog() async throws {
+        let harness = try SupervisorHarness(script: "echo started $$\necho oops >&2\nexec sleep 1000")
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { harness.pid("web-proxy") != nil })
+        let first = try #require(harness.pid("web-proxy"))
+        kill(first, SIGKILL)
+        #expect(await waitUntil { (harness.pid("web-proxy") ?? first) != first })
+        let status = try #require(harness.status("web-proxy"))
+        #expect(status.restartCount == 1)
+        #expect(status.lastExit == .signaled(SIGKILL))
+        let second = try #require(harness.pid("web-proxy"))
+        #expect(await waitUntil {
+            let log = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stdout.log", encoding: .utf8)) ?? ""
+            return log.contains("started \(first)") && log.contains("started \(second)")
+        })
+        let errors = try String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stderr.log", encoding: .utf8)
+        #expect(errors == "oops\noops\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: harness.dataDir + "/proxy/logs/web-proxy-stdout.log")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        await harness.stop()
+    }
+
+    @Test func backoffResetsAfterAHealthyRun() async throws {
+        var settings = SupervisionSettings()
+        settings.immediateRestarts = 1
+        settings.backoffBase = .milliseconds(200)
+        settings.healthyAfter = .seconds(1)
+        // Crashes five times quickly, then stays up.
+        let harness = try SupervisorHarness(script: """
+            n=$(cat $OUT/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > $OUT/count
+            [ $n -le 5 ] && exit 1
+            exec sleep 1000
+            """, supervision: settings)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil(20) { harness.pid("web-proxy") != nil && harness.status("web-proxy")?.restartCount == 5 })
+        let healthy = try #require(harness.pid("web-proxy"))
+        try await Task.sleep(for: .milliseconds(1300))
+        kill(healthy, SIGKILL)
+        let killedAt = Date()
+        // Without the reset the next wait would be 200ms * 2^4 = 3.2 s.
+        #expect(await waitUntil(5) { (harness.pid("web-proxy") ?? healthy) != healthy })
+        #expect(Date().timeIntervalSince(killedAt) < 1.0)
+        await harness.stop()
+    }
+
+    @Test func permanentExitCodeStopsRetrying() async throws {
+        let harness = try SupervisorHarness(script: "echo x >> $OUT/runs\nexit 78")
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { harness.status("web-proxy")?.state.name == "failed" })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try String(contentsOfFile: harness.outDir + "/runs", encoding: .utf8) == "x\n")
+        #expect(harness.status("web-proxy")?.reason?.contains("78") == true)
+        await harness.stop()
+    }
+
+    @Test func configChangesDoNotRestartButCommandChangesDo() async throws {
+        let harness = try SupervisorHarness(script: "exec sleep 1000")
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { harness.pid("web-proxy") != nil })
+        let pid = try #require(harness.pid("web-proxy"))
+        try await harness.state.applyConfigFileServices([service("web", config: .object([("foo", .string("bar")), ("bind_port", .int(30050))]))])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(harness.pid("web-proxy") == pid)
+        try await harness.state.applyConfigFileServices([service("web", config: .object([("foo", .string("bar"))]), command: ["/bin/sleep", "999"])])
+        #expect(await waitUntil { (harness.pid("web-proxy") ?? pid) != pid })
+        #expect(!isAlive(pid))
+        await harness.stop()
+    }
+
+    @Test func removingTheServiceStopsTheProxyAndRemovesItsPidFile() async throws {
+        let harness = try SupervisorHarness(script: "exec sleep 1000")
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web"), service("db")])
+        #expect(await waitUntil { harness.pid("web-proxy") != nil && harness.pid("db-proxy") != nil })
+        let pid = try #require(harness.pid("web-proxy"))
+        try await harness.state.applyConfigFileServices([service("db")])
+        #expect(await waitUntil { harness.status("web-proxy") == nil })
+        #expect(!isAlive(pid))
+        #expect(!FileManager.default.fileExists(atPath: harness.dataDir + "/proxy/pids/web-proxy.pid"))
+        #expect(harness.pid("db-proxy") != nil)
+        await harness.stop()
+    }
+
+    @Test func rootWithoutPermissionStartsNothing() async throws {
+        let harness = try SupervisorHarness(script: "echo ran > $OUT/ran\nexec sleep 1000", isRoot: true, allowRoot: false)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { harness.status("web-proxy")?.state == .refusedRoot })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!FileManager.default.fileExists(atPath: harness.outDir + "/ran"))
+        #expect(harness.status("web-proxy")?.reason?.contains("allow_managed_root") == true)
+        await harness.stop()
+    }
+
+    @Test func scriptModeIsReportedUnsupported() async throws {
+        let harness = try SupervisorHarness(script: "echo ran > $OUT/ran")
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web", mode: .script)])
+        #expect(await waitUntil { harness.status("web-proxy")?.state.name == "unsupported" })
+        #expect(!FileManager.default.fileExists(atPath: harness.outDir + "/ran"))
+        await harness.stop()
+    }
+
+    @Test func stopEscalatesToSIGKILLAfterTheGrace() async throws {
+        var settings = SupervisionSettings()
+        settings.stopGrace = .milliseconds(300)
+        let harness = try SupervisorHarness(script: "trap '' TERM\nwhile true; do sleep 0.05; done", supervision: settings)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { harness.pid("web-proxy") != nil })
+        let pid = try #require(harness.pid("web-proxy"))
+        try await Task.sleep(for: .milliseconds(100))
+        let started = Date()
+        await harness.stop()
+        #expect(!isAlive(pid))
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(harness.status("web-proxy")?.lastExit == .signaled(SIGKILL))
+        #expect(zombieChildren().isEmpty)
+    }
+
+    @Test func descriptorsStayFlatAcross200Restarts() async throws {
+        var settings = SupervisionSettings()
+        settings.immediateRestarts = 10_000
+        let harness = try SupervisorHarness(script: "n=$(cat $OUT/count 2>/dev/null || echo 0); echo $((n+1)) > $OUT/count\n[ $n -ge 205 ] && exec sleep 1000\nexit 3",
+                                            supervision: settings)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil(30) { (harness.status("web-proxy")?.restartCount ?? 0) >= 20 })
+        let before = openDescriptorCount()
+        #expect(await waitUntil(60) { harness.pid("web-proxy") != nil && (harness.status("web-proxy")?.restartCount ?? 0) >= 200 })
+        let after = openDescriptorCount()
+        #expect(after <= before + 2, "descriptors before \(before), after \(after)")
+        await harness.stop()
+        #expect(zombieChildren().isEmpty)
+    }
+}
