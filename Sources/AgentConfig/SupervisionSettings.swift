@@ -36,6 +36,12 @@ public struct SupervisionSettings: Sendable, Hashable {
         return result
     }
 
+    /// Variables of connectd's own service-manager contract; never passed to a proxy.
+    public static let reservedEnvironmentNames: Set<String> = [
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        "INVOCATION_ID", "JOURNAL_STREAM", "MAINPID", "MANAGERPID", "SYSTEMD_EXEC_PID", "TRIGGER_UNIT",
+    ]
+
     /// Signal names accepted for `stop_signal`.
     public static let signalNumbers: [String: Int32] = [
         "SIGTERM": 15, "SIGINT": 2, "SIGQUIT": 3, "SIGHUP": 1, "SIGUSR1": 10, "SIGUSR2": 12, "SIGKILL": 9,
@@ -69,7 +75,13 @@ public struct SupervisionSettings: Sendable, Hashable {
             }
         }
         if reader.has("stop_grace") { any = true; settings.stopGrace = duration(reader, "stop_grace") }
-        if let names = reader.stringArray("env_passthrough") { any = true; settings.environmentPassthrough = names }
+        if let names = reader.stringArray("env_passthrough") {
+            any = true
+            settings.environmentPassthrough = names
+            for name in names where reservedEnvironmentNames.contains(name) {
+                reader.report("env_passthrough", "\(name) belongs to connectd's service manager and is never passed to proxies")
+            }
+        }
         if let logs = reader.object("logs") {
             any = true
             settings.logMaxBytes = logs.int("max_bytes", in: 4096...(1 << 40))
@@ -77,6 +89,32 @@ public struct SupervisionSettings: Sendable, Hashable {
             logs.finish()
         }
         return any ? settings : nil
+    }
+
+    /// The settings as registration JSON (snake_case, as in config files), for durable records.
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = []
+        var restart: [(String, JSONValue)] = []
+        if let immediateRestarts { restart.append(("immediate", .int(Int64(immediateRestarts)))) }
+        if let backoffBase { restart.append(("backoff_base", .string(Self.format(backoffBase)))) }
+        if let backoffMax { restart.append(("backoff_max", .string(Self.format(backoffMax)))) }
+        if let healthyAfter { restart.append(("healthy_after", .string(Self.format(healthyAfter)))) }
+        if let permanentExitCodes { restart.append(("permanent_exit_codes", permanentExitCodes.json)) }
+        if !restart.isEmpty { members.append(("restart", .object(restart))) }
+        if let stopSignal, let name = Self.signalNumbers.first(where: { $0.value == stopSignal })?.key {
+            members.append(("stop_signal", .string(name)))
+        }
+        if let stopGrace { members.append(("stop_grace", .string(Self.format(stopGrace)))) }
+        if let environmentPassthrough { members.append(("env_passthrough", environmentPassthrough.json)) }
+        var logs: [(String, JSONValue)] = []
+        if let logMaxBytes { logs.append(("max_bytes", .int(Int64(logMaxBytes)))) }
+        if let logMaxFiles { logs.append(("max_files", .int(Int64(logMaxFiles)))) }
+        if !logs.isEmpty { members.append(("logs", .object(logs))) }
+        return .object(members)
+    }
+
+    static func format(_ duration: Duration) -> String {
+        GoDuration.format(nanoseconds: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     static func duration(_ reader: ObjectReader, _ key: String) -> Duration? {

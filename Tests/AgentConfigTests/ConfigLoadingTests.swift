@@ -38,6 +38,31 @@ import Testing
         #expect(config.httpMaxRequestBytes == 4096)
     }
 
+    @Test func supervisionSettingsLayer() throws {
+        let dir = ConfigDirectory()
+        dir.write("a.json", """
+        {"connect": {"proxy_defaults": {"restart": {"immediate": 1, "backoff_base": "500ms", "backoff_max": "30s",
+                                                    "healthy_after": "1m", "permanent_exit_codes": [78, 64]},
+                                        "stop_signal": "INT", "stop_grace": "10s", "env_passthrough": ["HTTP_PROXY"],
+                                        "logs": {"max_bytes": 1048576, "max_files": 3}}},
+         "service": {"name": "web", "port": 1, "connect": {"proxy": {"stop_grace": "1s", "restart": {"immediate": 0}}}}}
+        """)
+        let config = try dir.load()
+        let proxy = try #require(config.services.first?.managedProxy)
+        let resolved = ResolvedSupervision(config.proxyDefaults.supervision.overlaid(by: proxy.supervision))
+        #expect(resolved.immediateRestarts == 0)
+        #expect(resolved.backoffBase == .milliseconds(500))
+        #expect(resolved.backoffMax == .seconds(30))
+        #expect(resolved.healthyAfter == .seconds(60))
+        #expect(resolved.permanentExitCodes == [78, 64])
+        #expect(resolved.stopSignal == 2)
+        #expect(resolved.stopGrace == .seconds(1))
+        #expect(resolved.environmentPassthrough == ["HTTP_PROXY"])
+        #expect(resolved.logMaxBytes == 1 << 20)
+        #expect(resolved.logMaxFiles == 3)
+        #expect(ResolvedSupervision().stopGrace == .seconds(5))
+    }
+
     @Test func defaultsAreSafe() throws {
         let config = try ConfigDirectory().load()
         #expect(config.clientAddr == "127.0.0.1")

@@ -89,6 +89,11 @@ final class AgentProcess: @unchecked Sendable {
     /// Sends SIGTERM and waits (bounded) for the exit status.
     func stop(seconds: Double = 20) -> Int32? {
         signal(SIGTERM)
+        return waitForExit(seconds: seconds)
+    }
+
+    /// Waits (bounded) for the process to exit on its own; SIGKILL and nil after the bound.
+    func waitForExit(seconds: Double = 20) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if process.isRunning {

@@ -193,4 +193,37 @@ import Testing
         await harness.stop()
         #expect(zombieChildren().isEmpty)
     }
+
+    @Test func logsRotateBySizeWithoutLosingALine() async throws {
+        var settings = SupervisionSettings()
+        settings.logMaxBytes = 4096
+        settings.logMaxFiles = 20
+        let harness = try SupervisorHarness(script: """
+            i=0; while [ $i -lt 300 ]; do printf 'line %04d %s\\n' $i xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done
+            exec sleep 1000
+            """, supervision: settings)
+        defer { harness.cleanUp() }
+        await harness.start()
+        try await harness.state.applyConfigFileServices([service("web")])
+        let base = harness.dataDir + "/proxy/logs/web-proxy-stdout.log"
+        func allLines() -> [String] {
+            var text = ""
+            for index in stride(from: 20, through: 1, by: -1) {
+                text += (try? String(contentsOfFile: "\(base).\(index)", encoding: .utf8)) ?? ""
+            }
+            text += (try? String(contentsOfFile: base, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").map(String.init)
+        }
+        #expect(await waitUntil { allLines().count == 300 })
+        let lines = allLines()
+        #expect(lines.first?.hasPrefix("line 0000") == true)
+        #expect(lines.last?.hasPrefix("line 0299") == true)
+        #expect(lines.enumerated().allSatisfy { $0.element.hasPrefix(String(format: "line %04d", $0.offset)) })
+        #expect(FileManager.default.fileExists(atPath: base + ".1"))
+        for index in 1...5 where FileManager.default.fileExists(atPath: "\(base).\(index)") {
+            let size = (try FileManager.default.attributesOfItem(atPath: "\(base).\(index)")[.size] as? Int) ?? 0
+            #expect(size <= 4096)
+        }
+        await harness.stop()
+    }
 }

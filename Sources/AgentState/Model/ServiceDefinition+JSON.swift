@@ -29,12 +29,15 @@ extension ServiceDefinition {
 
 extension ManagedProxyRequest {
     public var registrationJSON: JSONValue {
-        .object([
+        var members: [(String, JSONValue)] = [
             ("ExecMode", .string(execMode?.rawValue ?? "")),
             ("Command", command.json),
             ("Config", config),
             ("Upstreams", .array(upstreams.map(\.registrationJSON))),
-        ])
+        ]
+        // connectd's supervision keys, spelled as in config files (the decoder matches any case).
+        if let supervision, case .object(let settings) = supervision.json { members += settings }
+        return .object(members)
     }
 }
 

@@ -28,11 +28,30 @@ final class RotatingLogFile: @unchecked Sendable {
         size = fd >= 0 && fstat(fd, &info) == 0 ? Int(info.st_size) : 0
     }
 
-    /// Appends `bytes`, rotating first when they would push the file past `maxBytes`.
+    /// Appends `bytes`, rotating whenever the file would grow past `maxBytes`. A rotation happens
+    /// after a complete line when there is one in reach; a single line longer than the limit is cut.
     func append(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
-        if size > 0 && size + bytes.count > maxBytes { rotate() }
-        guard fd >= 0 else { return }
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let room = maxBytes - size
+            if rest.count <= room {
+                writeAll(UnsafeRawBufferPointer(rebasing: rest))
+                return
+            }
+            let window = rest.prefix(max(room, 0))
+            if let newline = window.lastIndex(of: UInt8(ascii: "\n")) {
+                writeAll(UnsafeRawBufferPointer(rebasing: rest[..<(newline + 1)]))
+                rest = rest[(newline + 1)...]
+            } else if size == 0 {
+                writeAll(UnsafeRawBufferPointer(rebasing: window))
+                rest = rest[window.endIndex...]
+            }
+            rotate()
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) {
+        guard fd >= 0, bytes.count > 0 else { return }
         var offset = 0
         while offset < bytes.count {
             let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)

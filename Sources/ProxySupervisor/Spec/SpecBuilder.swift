@@ -4,10 +4,7 @@ import AgentConfig
 import AgentState
 
 /// Variables that belong to connectd's own service manager contract and never reach a proxy.
-public let scrubbedEnvironmentNames: Set<String> = [
-    "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-    "INVOCATION_ID", "JOURNAL_STREAM", "MAINPID", "MANAGERPID", "SYSTEMD_EXEC_PID", "TRIGGER_UNIT",
-]
+public let scrubbedEnvironmentNames = SupervisionSettings.reservedEnvironmentNames
 
 public struct SpecBuilder: Sendable {
     /// connectd's own environment (for the base variables and the pass-through list).
