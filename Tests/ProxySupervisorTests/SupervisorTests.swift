@@ -146,6 +146,13 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         #expect(!FileManager.default.fileExists(atPath: harness.outDir + "/ran"))
         #expect(harness.status("web-proxy")?.reason?.contains("allow_managed_root") == true)
+        // Allowing it in a reload starts the proxy.
+        var allowed = harness.config.value
+        allowed.allowManagedRoot = true
+        harness.config.set(allowed)
+        await harness.supervisor.requestReconcile()
+        #expect(await waitUntil { harness.pid("web-proxy") != nil })
+        #expect(FileManager.default.fileExists(atPath: harness.outDir + "/ran"))
         await harness.stop()
     }
 

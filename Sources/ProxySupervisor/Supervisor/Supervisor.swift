@@ -27,7 +27,7 @@ public actor Supervisor {
     private let events = EventThread()
     private let records: RunningRecordStore
     private var builder: SpecBuilder?
-    private var runners: [String: (runner: ProxyRunner, logs: ProxyLogs)] = [:]
+    private var runners: [String: (runner: ProxyRunner, logs: ProxyLogs, refused: Bool)] = [:]
     private var adoptable: [String: RunningRecord] = [:]
     private var reconcileRequests: AsyncStream<Void>.Continuation?
     private var warnedRoot = false
@@ -110,13 +110,13 @@ public actor Supervisor {
         if case .shuttingDown(let leave) = phase { leaveRunning = leave } else { leaveRunning = false }
         phase = .shuttingDown(leaveRunning: leaveRunning)
         if leaveRunning {
-            for (runner, _) in runners.values { await runner.detach() }
+            for (runner, _, _) in runners.values { await runner.detach() }
             logger.info("leaving managed proxies running for the next connectd", metadata: ["proxies": "\(runners.count)"])
         } else {
             await stopAll(Array(runners.keys))
             logger.info("stopped every managed proxy")
         }
-        for (_, logs) in runners.values { logs.close(removePipes: !leaveRunning) }
+        for (_, logs, _) in runners.values { logs.close(removePipes: !leaveRunning) }
         runners.removeAll()
         events.shutdown()
         phase = .finished
@@ -140,12 +140,13 @@ public actor Supervisor {
         for proxy in snapshot.proxies.values {
             desired[proxy.proxyServiceID] = builder.spec(for: proxy, configuration: config)
         }
-        // Removed, or changed process: stop first (concurrently), then start.
+        let refuse = isRoot && !config.allowManagedRoot
+        // Removed, or changed process (or root permission): stop first (concurrently), then start.
         var toStop: [String] = []
         for (id, entry) in runners {
             guard let spec = desired[id] else { toStop.append(id); continue }
             let current = await entry.runner.spec
-            if current.processHash != spec.processHash || current.execMode != spec.execMode {
+            if current.processHash != spec.processHash || current.execMode != spec.execMode || entry.refused != refuse {
                 toStop.append(id)
             } else {
                 await entry.runner.update(spec)
@@ -162,7 +163,6 @@ public actor Supervisor {
                 }
             }
         }
-        let refuse = isRoot && !config.allowManagedRoot
         if refuse && !desired.isEmpty && !warnedRoot {
             warnedRoot = true
             logger.warning("running as root: managed proxies will not be started (set connect.proxy.allow_managed_root to allow)")
@@ -194,7 +194,7 @@ public actor Supervisor {
             statuses.publish(status)
         }
         let runner = ProxyRunner(spec: spec, context: context)
-        runners[spec.proxyID] = (runner, logs)
+        runners[spec.proxyID] = (runner, logs, refuseRoot)
         if refuseRoot {
             await runner.refuseRoot()
             return
