@@ -5,7 +5,8 @@ import Foundation
 import ProxySupervisor
 import Testing
 
-@Suite(.serialized) struct AdoptionTests {
+/// Adoption across connectd restarts; part of the serialized SupervisorTests suite.
+extension SupervisorTests {
     @Test func leftRunningProxiesAreAdoptedNotDuplicated() async throws {
         let first = try SupervisorHarness(script: "echo run >> $OUT/runs\nexec sleep 1000")
         defer { first.cleanUp() }

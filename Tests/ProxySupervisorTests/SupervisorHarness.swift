@@ -113,6 +113,11 @@ func zombieChildren() -> [Int32] {
     }
 }
 
-func openDescriptorCount() -> Int {
-    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count
+/// Descriptors of this process that belong to a supervisor under `dataDir` (its pipes and log
+/// files) or are pidfds; other suites' sockets and pipes running in parallel do not count.
+func supervisorDescriptorCount(dataDir: String) -> Int {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).filter { fd in
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? ""
+        return target.hasPrefix(dataDir) || target.contains("pidfd")
+    }.count
 }
