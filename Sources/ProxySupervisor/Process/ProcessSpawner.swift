@@ -33,6 +33,22 @@ public struct WatchedProcess: Sendable {
     }
 }
 
+extension WatchedProcess {
+    /// Sends `signal` to the group, SIGKILL to the group after `grace`; returns once it exited.
+    @discardableResult
+    public func terminate(signal: Int32, grace: Duration) async -> ExitStatus {
+        signalGroup(signal)
+        let killer = Task {
+            try? await Task.sleep(for: grace)
+            guard !Task.isCancelled else { return }
+            signalGroup(SIGKILL)
+        }
+        let status = await exit.value
+        killer.cancel()
+        return status
+    }
+}
+
 public struct SpawnError: Error, CustomStringConvertible {
     public var description: String
 }

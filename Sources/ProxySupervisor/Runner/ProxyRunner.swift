@@ -78,15 +78,7 @@ actor ProxyRunner {
     /// Stop signal to the group, then SIGKILL to the group after the grace period; returns at exit.
     private func terminate(_ process: WatchedProcess) async {
         set(.stopping(pid: process.pid))
-        process.signalGroup(spec.supervision.stopSignal)
-        let grace = spec.supervision.stopGrace
-        let killer = Task {
-            try? await Task.sleep(for: grace)
-            guard !Task.isCancelled else { return }
-            process.signalGroup(SIGKILL)
-        }
-        _ = await process.exit.value
-        killer.cancel()
+        await process.terminate(signal: spec.supervision.stopSignal, grace: spec.supervision.stopGrace)
     }
 
     // MARK: - The loop

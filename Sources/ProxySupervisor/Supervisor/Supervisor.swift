@@ -222,14 +222,8 @@ public actor Supervisor {
             return
         }
         logger.info("stopping a proxy left by a previous connectd whose definition changed", metadata: ["proxy": "\(record.proxyID)", "pid": "\(record.identity.pid)"])
-        process.signalGroup(SIGTERM)
-        let killer = Task {
-            try? await Task.sleep(for: .seconds(5))
-            guard !Task.isCancelled else { return }
-            process.signalGroup(SIGKILL)
-        }
-        _ = await process.exit.value
-        killer.cancel()
+        let settings = ResolvedSupervision(configuration().proxyDefaults.supervision)
+        await process.terminate(signal: settings.stopSignal, grace: settings.stopGrace)
         close(process.pidfd)
     }
 
