@@ -69,6 +69,32 @@ import Testing
         #expect(second.log.contains("stopped every managed proxy"))
     }
 
+    @Test func reloadRestartsAProxyOnlyWhenItsCommandChanges() throws {
+        let dir = makeTemporaryDirectory("reload")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(config: String, command: String) throws {
+            try """
+            {"connect": {"proxy": {"allow_managed_root": true}},
+             "service": {"name": "web", "port": 8080, "connect": {"proxy": {"command": [\(command)], "config": {\(config)}}}}}
+            """.write(toFile: dir + "/web.json", atomically: true, encoding: .utf8)
+        }
+        try write(config: #""foo": 1"#, command: #""/bin/sleep", "1000""#)
+        let agent = try AgentProcess(["-data-dir", dir + "/data", "-config-dir", dir])
+        #expect(try waitFor { try runningPIDs(agent)["web-proxy"] != nil })
+        let pid = try #require(try runningPIDs(agent)["web-proxy"])
+
+        try write(config: #""foo": 2, "bind_port": 21999"#, command: #""/bin/sleep", "1000""#)
+        #expect(try runConnectd(["reload", "-http-addr", "127.0.0.1:\(agent.port)"]).status == 0)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try runningPIDs(agent)["web-proxy"] == pid)
+
+        try write(config: #""foo": 2"#, command: #""/bin/sleep", "999""#)
+        #expect(try runConnectd(["reload", "-http-addr", "127.0.0.1:\(agent.port)"]).status == 0)
+        #expect(try waitFor { (try runningPIDs(agent)["web-proxy"] ?? pid) != pid })
+        #expect(kill(pid_t(pid), 0) != 0)
+        #expect(agent.stop() == 0)
+    }
+
     @Test func rootWithoutAllowManagedRootRunsNoProxy() throws {
         let dir = makeTemporaryDirectory("root")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -69,28 +69,27 @@ import Testing
         await harness.stop()
     }
 
+    /// With the default policy (3 immediate, 2 s doubling, reset after 10 s): five quick crashes,
+    /// a 12 s healthy run, then the next crash restarts at once.
     @Test func backoffResetsAfterAHealthyRun() async throws {
-        var settings = SupervisionSettings()
-        settings.immediateRestarts = 1
-        settings.backoffBase = .milliseconds(200)
-        settings.healthyAfter = .seconds(1)
-        // Crashes five times quickly, then stays up.
         let harness = try SupervisorHarness(script: """
             n=$(cat $OUT/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > $OUT/count
             [ $n -le 5 ] && exit 1
             exec sleep 1000
-            """, supervision: settings)
+            """)
         defer { harness.cleanUp() }
         await harness.start()
         try await harness.state.applyConfigFileServices([service("web")])
+        // Crashes 4 and 5 back off about 2 s and 4 s.
         #expect(await waitUntil(20) { harness.pid("web-proxy") != nil && harness.status("web-proxy")?.restartCount == 5 })
         let healthy = try #require(harness.pid("web-proxy"))
-        try await Task.sleep(for: .milliseconds(1300))
+        try await Task.sleep(for: .seconds(12))
         kill(healthy, SIGKILL)
         let killedAt = Date()
-        // Without the reset the next wait would be 200ms * 2^4 = 3.2 s.
-        #expect(await waitUntil(5) { (harness.pid("web-proxy") ?? healthy) != healthy })
+        // Without the reset the next wait would be 8 s.
+        #expect(await waitUntil(10) { (harness.pid("web-proxy") ?? healthy) != healthy })
         #expect(Date().timeIntervalSince(killedAt) < 1.0)
+        #expect(harness.status("web-proxy")?.restartCount == 6)
         await harness.stop()
     }
 
