@@ -72,6 +72,12 @@ public enum ServiceDefinitionDecoder {
         }
         if let proxy = reader.object("proxy") {
             connect.proxy = decodeProxy(proxy)
+            if origin == .configFile {
+                // Consul's config builder defaults an empty destination type to "service"; API bodies keep it empty.
+                for index in connect.proxy!.upstreams.indices where connect.proxy!.upstreams[index].destinationType.isEmpty {
+                    connect.proxy!.upstreams[index].destinationType = "service"
+                }
+            }
             proxy.finish()
         }
         return connect

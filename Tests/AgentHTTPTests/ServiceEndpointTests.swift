@@ -45,7 +45,9 @@ let webWithProxy = """
         #expect(config.objectMembers?.map(\.0) == ["bind_address", "bind_port", "foo", "local_service_address"])
         #expect(config["bind_address"] == .string("0.0.0.0"))
         #expect(config["local_service_address"] == .string("127.0.0.1:8080"))
-        #expect(body["Proxy"]?["Upstreams"] == .array([.object([("DestinationName", .string("db")), ("LocalBindPort", .int(9191))])]))
+        // Config files default the destination type to "service", as Consul's config builder does.
+        #expect(body["Proxy"]?["Upstreams"] == .array([.object([("DestinationType", .string("service")), ("DestinationName", .string("db")),
+                                                                ("LocalBindPort", .int(9191))])]))
         let missing = try await agent.request("GET", "/v1/agent/service/nope")
         #expect(missing.status == 404)
         #expect(missing.text == "unknown service ID: nope")

@@ -115,4 +115,44 @@ import Testing
         }
         return tokens
     }
+
+    @Test func sigtermReleasesParkedBlockingQueriesAtOnce() throws {
+        let dir = makeTemporaryDirectory("release")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"service": {"name": "web", "port": 8080, "connect": {"proxy": {"command": ["/bin/true"]}}}}"#
+            .write(toFile: dir + "/web.json", atomically: true, encoding: .utf8)
+        let agent = try AgentProcess(["-data-dir", dir + "/data", "-config-dir", dir])
+        let hash = try #require(try agent.get("/v1/agent/connect/proxy/web-proxy").header("X-Consul-Contenthash"))
+        let port = agent.port
+        let answer = LockedBox<SimpleHTTPResponse?>(nil)
+        let parked = Thread {
+            answer.set(try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port,
+                                                  target: "/v1/agent/connect/proxy/web-proxy?hash=\(hash)&wait=10m", timeoutSeconds: 60))
+        }
+        parked.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let stopping = Date()
+        #expect(agent.stop() == 0)
+        #expect(Date().timeIntervalSince(stopping) < 5)
+        let deadline = Date().addingTimeInterval(5)
+        while answer.value == nil && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        #expect(answer.value?.status == 200)
+        #expect(answer.value?.header("X-Consul-Contenthash") == hash)
+    }
+}
+
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+    func set(_ value: Value) {
+        lock.lock()
+        stored = value
+        lock.unlock()
+    }
 }

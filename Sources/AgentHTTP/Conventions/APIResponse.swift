@@ -20,7 +20,8 @@ public struct APIResponse: Sendable {
     public static func json(_ value: JSONValue, pretty: Bool, index: UInt64? = nil, contentHash: String? = nil) -> APIResponse {
         var headers = [("Content-Type", "application/json")]
         if let index { headers.append(("X-Consul-Index", String(max(index, 1)))) }
-        if let contentHash { headers.append(("X-Consul-ContentHash", contentHash)) }
+        // Spelled as Go canonicalizes it, as the goldens show.
+        if let contentHash { headers.append(("X-Consul-Contenthash", contentHash)) }
         return APIResponse(status: 200, headers: headers, body: Array(value.encoded(pretty: pretty).utf8))
     }
 

@@ -39,8 +39,8 @@ public enum AgentServiceJSON {
 
     /// The `connect-proxy` service of a managed proxy.
     public static func proxyService(_ proxy: ManagedProxy, target: ServiceDefinition, configuration: AgentConfiguration,
-                                    style: Style) -> JSONValue {
-        let config = EffectiveProxyConfig.build(proxy: proxy, target: target, configuration: configuration)
+                                    style: Style, withTelemetry: Bool = false) -> JSONValue {
+        let config = EffectiveProxyConfig.build(proxy: proxy, target: target, configuration: configuration, withTelemetry: withTelemetry)
         let (localHost, localPort) = EffectiveProxyConfig.splitHostPort(config["local_service_address"]?.stringValue ?? "")
         var proxyMembers: [(String, JSONValue)] = [
             ("DestinationServiceName", .string(proxy.targetServiceName)),

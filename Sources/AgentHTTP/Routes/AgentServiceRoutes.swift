@@ -15,10 +15,10 @@ enum AgentServiceRoutes {
                 return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand), pretty: options.pretty, index: snapshot.index)
             },
             Route(.prefix("/v1/agent/service/"), methods: ["GET"]) { request throws(APIError) in
-                let configuration = backend.configuration()
-                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty, useHash: true)
-                let (body, hash) = try serviceDocument(id: request.pathSuffix, backend.state.snapshot, configuration, backend.builtinProxyCommand)
-                return .json(body, pretty: options.pretty, contentHash: hash)
+                let id = request.pathSuffix
+                return try await HashBlocking.respond(request, backend: backend) { snapshot, token throws(APIError) in
+                    try serviceDocument(id: id, token: token, snapshot, backend.configuration(), backend.builtinProxyCommand)
+                }
             },
             Route(.exact("/v1/agent/service/register"), methods: ["PUT"]) { request throws(APIError) in
                 try await register(request, backend: backend, logger: logger)
@@ -42,14 +42,17 @@ enum AgentServiceRoutes {
         return .sortedObject(entries)
     }
 
-    static func serviceDocument(id: String, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
+    /// A service, or a managed proxy in the `connect-proxy` shape (Consul 1.3+ proxies watch this).
+    static func serviceDocument(id: String, token: String, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
                                 _ builtin: [String]) throws(APIError) -> (JSONValue, String) {
         if let proxy = snapshot.proxies[id] {
             guard let target = snapshot.services[proxy.targetServiceID] else {
                 throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
             }
+            let isProxyToken = try ProxyAccess.check(token: token, proxy: proxy)
             return AgentServiceJSON.withContentHash(
-                AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .single))
+                AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .single,
+                                              withTelemetry: isProxyToken))
         }
         guard let service = snapshot.services[id] else { throw APIError.notFound("unknown service ID: \(id)") }
         return AgentServiceJSON.withContentHash(

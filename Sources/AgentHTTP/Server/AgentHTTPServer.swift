@@ -2,6 +2,7 @@
 // adds Consul's common headers and logs each request with tokens hidden.
 
 import AgentConfig
+import CompressNIO
 import ConnectdCore
 import HTTPTypes
 import Hummingbird
@@ -15,6 +16,7 @@ public enum AgentHTTPServer {
             AgentSelfRoutes.routes(backend),
             AgentServiceRoutes.routes(backend, logger: logger),
             ProxyStatusRoutes.routes(backend),
+            ProxyConfigRoutes.routes(backend),
         ] + extraRoutes)
     }
 
@@ -63,7 +65,8 @@ public enum AgentHTTPServer {
             "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
             "from": "\(remote)",
         ])
-        return makeResponse(response)
+        let gzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
+        return makeResponse(response, gzip: gzip)
     }
 
     /// Reads the body up to `limit` bytes; a larger one is a 413 naming the limit and its key.
@@ -80,16 +83,20 @@ public enum AgentHTTPServer {
         }
     }
 
-    static func makeResponse(_ response: APIResponse) -> Response {
+    /// Adds `Vary` and `Content-Length`; gzips a non-empty body for clients that accept it, as
+    /// Consul's HTTP server does.
+    static func makeResponse(_ response: APIResponse, gzip: Bool) -> Response {
         var fields = HTTPFields()
+        var body = ByteBuffer(bytes: response.body)
+        if gzip && !response.body.isEmpty, let compressed = try? body.compress(with: .gzip()) {
+            body = compressed
+            fields.append(HTTPField(name: .contentEncoding, value: "gzip"))
+        }
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) }
         }
         fields.append(HTTPField(name: .vary, value: "Accept-Encoding"))
-        fields[.contentLength] = String(response.body.count)
-        return Response(
-            status: HTTPResponse.Status(code: response.status),
-            headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+        fields[.contentLength] = String(body.readableBytes)
+        return Response(status: HTTPResponse.Status(code: response.status), headers: fields, body: ResponseBody(byteBuffer: body))
     }
 }

@@ -1,0 +1,35 @@
+// Hash-based blocking for agent-local endpoints: answer when the body's hash differs from `?hash=`.
+
+import AgentState
+import ConnectdCore
+
+/// A rendered body with its content hash, as the blocking loop sees it.
+struct HashedBody: BlockingResult {
+    var body: JSONValue
+    var contentHash: String
+    var resourceIndex: UInt64
+}
+
+enum HashBlocking {
+    /// Renders with `render` until its hash differs from the client's (or the wait ends); every
+    /// render reads a fresh snapshot, so a removal while waiting answers the render's 404.
+    static func respond(_ request: APIRequest, backend: any AgentBackend,
+                        render: @escaping (StateSnapshot, String) throws(APIError) -> (JSONValue, String)) async throws(APIError) -> APIResponse {
+        let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty, useHash: true)
+        let state = backend.state
+        do {
+            let result = try await BlockingQuery.run(
+                watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait)
+            ) { () throws(APIError) -> HashedBody in
+                let snapshot = state.snapshot
+                let (body, hash) = try render(snapshot, options.token)
+                return HashedBody(body: body, contentHash: hash, resourceIndex: snapshot.index)
+            }
+            return .json(result.body, pretty: options.pretty, contentHash: result.contentHash)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError.internalError("\(error)")
+        }
+    }
+}

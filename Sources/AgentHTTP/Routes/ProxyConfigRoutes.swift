@@ -1,0 +1,25 @@
+// GET /v1/agent/connect/proxy/:id — a managed proxy's configuration, hash-blocking.
+
+import AgentState
+
+enum ProxyConfigRoutes {
+    static func routes(_ backend: any AgentBackend) -> [Route] {
+        [
+            Route(.prefix("/v1/agent/connect/proxy/"), methods: ["GET"]) { request throws(APIError) in
+                let id = request.pathSuffix
+                return try await HashBlocking.respond(request, backend: backend) { snapshot, token throws(APIError) in
+                    guard let proxy = snapshot.proxies[id] else {
+                        throw APIError.notFound("unknown proxy service ID: \(id)")
+                    }
+                    guard let target = snapshot.services[proxy.targetServiceID] else {
+                        throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
+                    }
+                    let isProxyToken = try ProxyAccess.check(token: token, proxy: proxy)
+                    return ProxyConfigJSON.withContentHash(ProxyConfigJSON.body(
+                        proxy, target: target.definition, configuration: backend.configuration(),
+                        builtinCommand: backend.builtinProxyCommand, withTelemetry: isProxyToken))
+                }
+            },
+        ]
+    }
+}
