@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations.
@@ -28,6 +29,7 @@ let package = Package(
         .target(name: "AgentState", dependencies: [
             "ConnectdCore", "AgentConfig",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "HeapModule", package: "swift-collections"),
         ]),
         // pidfd calls Swift's Glibc module does not expose.
         .target(name: "CProcShims"),

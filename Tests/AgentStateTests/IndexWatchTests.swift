@@ -44,6 +44,35 @@ import Testing
         #expect(watch.waiterCount == 0)
     }
 
+    @Test func oneSharedTimerExpiresEveryDeadlineInOrder() async {
+        let watch = IndexWatch(index: 1)
+        let clock = ContinuousClock()
+        let start = clock.now
+        // A long wait first, then shorter ones: the timer must re-arm for the earlier deadlines.
+        let long = Task { (await watch.wait(after: 1, timeout: .milliseconds(600)), clock.now) }
+        while watch.waiterCount < 1 { await Task.yield() }
+        let short = (0..<20).map { i in Task { (await watch.wait(after: 1, timeout: .milliseconds(50 + i * 10)), clock.now) } }
+        for (offset, waiter) in short.enumerated() {
+            let (outcome, at) = await waiter.value
+            #expect(outcome == .timedOut)
+            #expect(start.duration(to: at) >= .milliseconds(50 + offset * 10))
+            #expect(start.duration(to: at) < .milliseconds(550), "waiter \(offset) expired late")
+        }
+        let (outcome, at) = await long.value
+        #expect(outcome == .timedOut)
+        #expect(start.duration(to: at) >= .milliseconds(600))
+        #expect(watch.waiterCount == 0)
+    }
+
+    @Test func wokenWaitersDoNotDisturbLaterTimeouts() async {
+        let watch = IndexWatch(index: 1)
+        let woken = (0..<100).map { _ in Task { await watch.wait(after: 1, timeout: .milliseconds(50)) } }
+        while watch.waiterCount < 100 { await Task.yield() }
+        watch.advance(to: 2)
+        for waiter in woken { #expect(await waiter.value == .changed(2)) }
+        #expect(await watch.wait(after: 2, timeout: .milliseconds(120)) == .timedOut)
+    }
+
     @Test func shutdownReleasesEveryWaiterAndLaterWaits() async {
         let watch = IndexWatch(index: 1)
         let waiters = (0..<50).map { _ in Task { await watch.wait(after: 1, timeout: .seconds(600)) } }

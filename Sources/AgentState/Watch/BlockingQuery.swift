@@ -34,10 +34,10 @@ public enum BlockingQuery {
     /// Each evaluation reads the current snapshot; between evaluations the caller parks on `watch`
     /// for any change after the index it evaluated at. Errors from `evaluate` (404 when the watched
     /// thing is removed, 403) end the loop at once.
-    public static func run<Result: BlockingResult, C: Clock>(
-        watch: IndexWatch, condition: BlockingCondition, wait: Duration, clock: C = ContinuousClock(),
-        evaluate: () throws -> Result
-    ) async throws -> Result where C.Duration == Duration {
+    public static func run<Result: BlockingResult>(
+        watch: IndexWatch, condition: BlockingCondition, wait: Duration, evaluate: () throws -> Result
+    ) async throws -> Result {
+        let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: wait)
         while true {
             let seenIndex = watch.index
@@ -51,7 +51,7 @@ public enum BlockingQuery {
             guard unchanged else { return result }
             let remaining = clock.now.duration(to: deadline)
             guard remaining > .zero else { return result }
-            switch await watch.wait(after: seenIndex, timeout: remaining, clock: clock) {
+            switch await watch.wait(after: seenIndex, timeout: remaining) {
             case .changed: continue
             case .timedOut, .shutDown, .cancelled: return try evaluate()
             }

@@ -2,6 +2,7 @@
 // one monotonic change index; the watch primitive every blocking endpoint uses; durable records
 // under data_dir. It must not touch HTTP or processes: those read snapshots and wait on the watch.
 
+import HeapModule
 import Synchronization
 
 /// How a wait on an ``IndexWatch`` ended.
@@ -16,7 +17,8 @@ public enum WatchOutcome: Sendable, Equatable {
 
 /// Parks callers until a monotonic index moves past the one they saw, a deadline passes, or shutdown.
 ///
-/// A waiter costs one continuation and one sleeping task for its deadline; no thread.
+/// A waiter costs one continuation and one dictionary entry; all deadlines share one timer task
+/// (a min-heap of deadlines), so ten thousand waiters cost no threads and no per-waiter tasks.
 /// Advancing wakes only waiters whose index is behind the new one. ``shutdown()`` releases every
 /// waiter at once and makes later waits return immediately, so long-polls never hold up a stop.
 public final class IndexWatch: Sendable {
@@ -25,11 +27,22 @@ public final class IndexWatch: Sendable {
         let continuation: CheckedContinuation<WatchOutcome, Never>
     }
 
+    private struct Deadline: Comparable {
+        let instant: ContinuousClock.Instant
+        let id: UInt64
+        static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.instant < rhs.instant }
+    }
+
     private struct State {
         var index: UInt64
         var waiters: [UInt64: Waiter] = [:]
+        /// Deadlines of waiters; entries of waiters already gone are skipped when they come up.
+        var deadlines = Heap<Deadline>()
         var nextWaiterID: UInt64 = 0
         var isShutDown = false
+        /// The instant the timer task sleeps until, and the task.
+        var timerInstant: ContinuousClock.Instant?
+        var timer: Task<Void, Never>?
     }
 
     private let state: Mutex<State>
@@ -60,31 +73,71 @@ public final class IndexWatch: Sendable {
 
     /// Waits until the index is greater than `after`, `timeout` passes, shutdown, or cancellation.
     /// Returns at once when the index is already past `after`.
-    public func wait<C: Clock>(after: UInt64, timeout: Duration, clock: C = ContinuousClock()) async -> WatchOutcome
-    where C.Duration == Duration {
+    public func wait(after: UInt64, timeout: Duration) async -> WatchOutcome {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         let id = state.withLock { state -> UInt64 in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        let timer = Task {
-            try? await clock.sleep(for: timeout)
-            if !Task.isCancelled { self.resume(id, with: .timedOut) }
-        }
-        defer { timer.cancel() }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<WatchOutcome, Never>) in
+                var rearm = false
                 let immediate: WatchOutcome? = state.withLock { state in
                     if state.isShutDown { return .shutDown }
                     if state.index > after { return .changed(state.index) }
                     if Task.isCancelled { return .cancelled }
+                    if timeout <= .zero { return .timedOut }
                     state.waiters[id] = Waiter(after: after, continuation: continuation)
+                    state.deadlines.insert(Deadline(instant: deadline, id: id))
+                    if state.timerInstant.map({ deadline < $0 }) ?? true {
+                        state.timerInstant = deadline
+                        rearm = true
+                    }
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }
+                if rearm { armTimer(until: deadline) }
             }
         } onCancel: {
             self.resume(id, with: .cancelled)
         }
+    }
+
+    /// Starts the shared timer for `instant`, replacing a later one.
+    private func armTimer(until instant: ContinuousClock.Instant) {
+        let task = Task { [weak self] in
+            try? await Task.sleep(until: instant, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            self?.expire()
+        }
+        let previous: Task<Void, Never>? = state.withLock { state in
+            // Another waiter may have armed an even earlier timer meanwhile: keep that one.
+            guard state.timerInstant == instant else { return task }
+            defer { state.timer = task }
+            return state.timer
+        }
+        previous?.cancel()
+    }
+
+    /// Times out every waiter whose deadline has passed and re-arms for the next deadline.
+    private func expire() {
+        let now = ContinuousClock.now
+        var next: ContinuousClock.Instant?
+        let expired: [Waiter] = state.withLock { state in
+            var expired: [Waiter] = []
+            while let first = state.deadlines.min, first.instant <= now {
+                _ = state.deadlines.removeMin()
+                if let waiter = state.waiters.removeValue(forKey: first.id) { expired.append(waiter) }
+            }
+            // Drop heap entries of waiters that are already gone, then pick the next live deadline.
+            while let first = state.deadlines.min, state.waiters[first.id] == nil { _ = state.deadlines.removeMin() }
+            next = state.deadlines.min?.instant
+            state.timerInstant = next
+            state.timer = nil
+            return expired
+        }
+        for waiter in expired { waiter.continuation.resume(returning: .timedOut) }
+        if let next { armTimer(until: next) }
     }
 
     private func resume(_ id: UInt64, with outcome: WatchOutcome) {
@@ -94,12 +147,17 @@ public final class IndexWatch: Sendable {
 
     /// Releases every waiter with `.shutDown`; later waits return `.shutDown` at once.
     public func shutdown() {
-        let all: [Waiter] = state.withLock { state in
+        let (all, timer): ([Waiter], Task<Void, Never>?) = state.withLock { state in
             state.isShutDown = true
             let all = Array(state.waiters.values)
             state.waiters.removeAll()
-            return all
+            state.deadlines = Heap()
+            let timer = state.timer
+            state.timer = nil
+            state.timerInstant = nil
+            return (all, timer)
         }
+        timer?.cancel()
         for waiter in all { waiter.continuation.resume(returning: .shutDown) }
     }
 }
