@@ -117,6 +117,22 @@ public actor AgentState {
         return true
     }
 
+    /// Moves the index forward without changing services or proxies, waking every watcher: used
+    /// when something else they render from changes (a reload that changes proxy defaults).
+    public func touch() throws(StateError) {
+        let current = snapshot
+        let revision: UInt64
+        do throws(StoreError) {
+            revision = try store.commit([])
+        } catch {
+            throw .persistence(error)
+        }
+        var next = current
+        next.index = revision + 1
+        published.withLock { $0 = next }
+        watch.advance(to: next.index)
+    }
+
     // MARK: - The one transition
 
     /// Computes proxies for `services`, persists what changed, then publishes the new snapshot.

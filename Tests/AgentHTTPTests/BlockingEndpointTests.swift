@@ -98,6 +98,21 @@ let webProxyConfig = """
         }
     }
 
+    @Test func aReloadThatOnlyChangesProxyDefaultsWakesTheWatcher() async throws {
+        let agent = try await TestAgent.start(files: ["web.json": webProxyConfig])
+        defer { Task { await agent.stop() } }
+        let hash = try #require(try await agent.request("GET", "/v1/agent/connect/proxy/web-proxy").header("X-Consul-Contenthash"))
+        async let blocked = agent.request("GET", "/v1/agent/connect/proxy/web-proxy?hash=\(hash)&wait=30s")
+        try await Task.sleep(for: .milliseconds(200))
+        try agent.writeConfig("defaults.json", #"{"connect": {"proxy_defaults": {"config": {"connect_timeout_ms": 777}}}}"#)
+        let changedAt = Date()
+        #expect(try await agent.request("PUT", "/v1/agent/reload").status == 200)
+        let answer = try await blocked
+        #expect(Date().timeIntervalSince(changedAt) < 2)
+        #expect(answer.header("X-Consul-Contenthash") != hash)
+        #expect(try JSONParser.parse(answer.body)["Config"]?["connect_timeout_ms"] == .int(777))
+    }
+
     @Test func aChangeThatKeepsTheBodyKeepsBlocking() async throws {
         let agent = try await TestAgent.start(files: ["web.json": webProxyConfig])
         defer { Task { await agent.stop() } }

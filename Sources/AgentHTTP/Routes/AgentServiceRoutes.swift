@@ -6,7 +6,7 @@ import ConnectdCore
 import Logging
 
 enum AgentServiceRoutes {
-    static func routes(_ backend: any AgentBackend, logger: Logger) -> [Route] {
+    static func routes(_ backend: any AgentBackend, cache: RenderCache, logger: Logger) -> [Route] {
         [
             Route(.exact("/v1/agent/services"), methods: ["GET"]) { request throws(APIError) in
                 let configuration = backend.configuration()
@@ -16,7 +16,7 @@ enum AgentServiceRoutes {
             },
             Route(.prefix("/v1/agent/service/"), methods: ["GET"]) { request throws(APIError) in
                 let id = request.pathSuffix
-                return try await HashBlocking.respond(request, backend: backend) { snapshot, token throws(APIError) in
+                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, token throws(APIError) in
                     try serviceDocument(id: id, token: token, snapshot, backend.configuration(), backend.builtinProxyCommand)
                 }
             },

@@ -13,7 +13,7 @@ struct HashedBody: BlockingResult {
 enum HashBlocking {
     /// Renders with `render` until its hash differs from the client's (or the wait ends); every
     /// render reads a fresh snapshot, so a removal while waiting answers the render's 404.
-    static func respond(_ request: APIRequest, backend: any AgentBackend,
+    static func respond(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache,
                         render: @escaping (StateSnapshot, String) throws(APIError) -> (JSONValue, String)) async throws(APIError) -> APIResponse {
         let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty, useHash: true)
         let state = backend.state
@@ -22,7 +22,9 @@ enum HashBlocking {
                 watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait)
             ) { () throws(APIError) -> HashedBody in
                 let snapshot = state.snapshot
-                let (body, hash) = try render(snapshot, options.token)
+                let (body, hash) = try cache.body(key: request.path + "\u{0}" + options.token, index: snapshot.index) { () throws(APIError) in
+                    try render(snapshot, options.token)
+                }
                 return HashedBody(body: body, contentHash: hash, resourceIndex: snapshot.index)
             }
             return .json(result.body, pretty: options.pretty, contentHash: result.contentHash)

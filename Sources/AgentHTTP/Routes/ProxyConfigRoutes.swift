@@ -3,11 +3,11 @@
 import AgentState
 
 enum ProxyConfigRoutes {
-    static func routes(_ backend: any AgentBackend) -> [Route] {
+    static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
         [
             Route(.prefix("/v1/agent/connect/proxy/"), methods: ["GET"]) { request throws(APIError) in
                 let id = request.pathSuffix
-                return try await HashBlocking.respond(request, backend: backend) { snapshot, token throws(APIError) in
+                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, token throws(APIError) in
                     guard let proxy = snapshot.proxies[id] else {
                         throw APIError.notFound("unknown proxy service ID: \(id)")
                     }

@@ -12,11 +12,12 @@ import NIOCore
 public enum AgentHTTPServer {
     /// Every route group of the API, in one table.
     public static func routeTable(backend: any AgentBackend, logger: Logger, extraRoutes: [[Route]] = []) -> RouteTable {
-        RouteTable([
+        let cache = RenderCache()
+        return RouteTable([
             AgentSelfRoutes.routes(backend),
-            AgentServiceRoutes.routes(backend, logger: logger),
+            AgentServiceRoutes.routes(backend, cache: cache, logger: logger),
             ProxyStatusRoutes.routes(backend),
-            ProxyConfigRoutes.routes(backend),
+            ProxyConfigRoutes.routes(backend, cache: cache),
         ] + extraRoutes)
     }
 

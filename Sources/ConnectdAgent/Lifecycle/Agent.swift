@@ -108,8 +108,20 @@ public final class Agent: AgentBackend, Sendable {
                 logger.warning("client_addr and ports.http changes take effect after a restart")
             }
             await state.setAllocator(Self.allocator(next))
-            try await state.applyConfigFileServices(next.services)
+            let indexBefore = state.snapshot.index
+            // The new settings are visible before the index moves, so woken watchers render with them.
             applied.set(next)
+            do {
+                try await state.applyConfigFileServices(next.services)
+                if next != current && state.snapshot.index == indexBefore {
+                    // Only agent settings changed (e.g. proxy_defaults): wake blocking queries anyway.
+                    try await state.touch()
+                }
+            } catch {
+                applied.set(current)
+                await state.setAllocator(Self.allocator(current))
+                throw error
+            }
             await supervisor.requestReconcile()
             logger.info("configuration reloaded", metadata: ["services": "\(next.services.count)"])
         }
