@@ -83,7 +83,7 @@ import Testing
 
     @Test func tokenSourcesInConsulOrder() {
         func request(query: [(String, String)] = [], headers: [(String, String)] = []) -> APIRequest {
-            APIRequest(method: "GET", path: "/", query: query, headers: headers, body: [], remoteAddress: "")
+            APIRequest(method: "GET", path: "/", query: query, headers: headers, body: [])
         }
         #expect(TokenExtraction.token(from: request(query: [("token", "q")], headers: [("x-consul-token", "h")])) == "q")
         #expect(TokenExtraction.token(from: request(query: [("token", "")], headers: [("x-consul-token", "h")])) == "h")

@@ -13,16 +13,13 @@ public struct APIRequest: Sendable {
     /// Header names are lower-cased.
     public var headers: [(String, String)]
     public var body: [UInt8]
-    /// Peer address for logs (`127.0.0.1:53422`).
-    public var remoteAddress: String
 
-    public init(method: String, path: String, query: [(String, String)], headers: [(String, String)], body: [UInt8], remoteAddress: String) {
+    public init(method: String, path: String, query: [(String, String)], headers: [(String, String)], body: [UInt8]) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
-        self.remoteAddress = remoteAddress
     }
 
     /// The first value of a query parameter, or nil when absent.

@@ -5,7 +5,7 @@ import ConnectdCore
 
 /// A rendered body with its content hash, as the blocking loop sees it.
 struct HashedBody: BlockingResult {
-    var body: JSONValue
+    var bytes: [UInt8]
     var contentHash: String
     var resourceIndex: UInt64
 }
@@ -22,12 +22,13 @@ enum HashBlocking {
                 watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait)
             ) { () throws(APIError) -> HashedBody in
                 let snapshot = state.snapshot
-                let (body, hash) = try cache.body(key: request.path + "\u{0}" + options.token, index: snapshot.index) { () throws(APIError) in
+                let (bytes, hash) = try cache.body(key: request.path + "\u{0}" + options.token, index: snapshot.index,
+                                                   pretty: options.pretty) { () throws(APIError) in
                     try render(snapshot, options.token)
                 }
-                return HashedBody(body: body, contentHash: hash, resourceIndex: snapshot.index)
+                return HashedBody(bytes: bytes, contentHash: hash, resourceIndex: snapshot.index)
             }
-            return .json(result.body, pretty: options.pretty, contentHash: result.contentHash)
+            return .encodedJSON(result.bytes, contentHash: result.contentHash)
         } catch let error as APIError {
             throw error
         } catch {

@@ -8,7 +8,7 @@ import Synchronization
 final class RenderCache: Sendable {
     private struct Entry {
         var index: UInt64
-        var body: JSONValue
+        var bytes: [UInt8]
         var hash: String
     }
 
@@ -17,16 +17,19 @@ final class RenderCache: Sendable {
 
     init(capacity: Int = 4096) { self.capacity = capacity }
 
-    /// The body for `key` at `index`, rendering it with `render` when not cached. Errors are not cached.
-    /// The index covers everything a render reads (state and agent settings), so equal indexes
-    /// render equal bodies.
-    func body(key: String, index: UInt64, render: () throws(APIError) -> (JSONValue, String)) throws(APIError) -> (JSONValue, String) {
-        if let entry = entries.withLock({ $0[key] }), entry.index == index { return (entry.body, entry.hash) }
+    /// The encoded body and its hash for `key` at `index`, rendering with `render` when not cached.
+    /// Errors are not cached. The index covers everything a render reads (state and agent
+    /// settings), so equal indexes render equal bodies.
+    func body(key: String, index: UInt64, pretty: Bool,
+              render: () throws(APIError) -> (JSONValue, String)) throws(APIError) -> (bytes: [UInt8], hash: String) {
+        let fullKey = pretty ? key + "\u{0}pretty" : key
+        if let entry = entries.withLock({ $0[fullKey] }), entry.index == index { return (entry.bytes, entry.hash) }
         let (body, hash) = try render()
+        let bytes = Array(body.encoded(pretty: pretty).utf8)
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(index: index, body: body, hash: hash)
+            entries[fullKey] = Entry(index: index, bytes: bytes, hash: hash)
         }
-        return (body, hash)
+        return (bytes, hash)
     }
 }

@@ -42,10 +42,8 @@ public enum AgentHTTPServer {
     }
 
     static func respond(to request: Request, context: AgentRequestContext, table: RouteTable, maxBodyBytes: Int, logger: Logger) async -> Response {
-        let started = ContinuousClock.now
-        let rawPath = request.uri.path
-        let target = TokenExtraction.redactedTarget(path: rawPath, rawQuery: request.uri.query)
-        let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        let logging = logger.logLevel <= .debug
+        let started = logging ? ContinuousClock.now : nil
         let response: APIResponse
         switch await collectBody(request, limit: maxBodyBytes) {
         case .failure(let error):
@@ -53,19 +51,23 @@ public enum AgentHTTPServer {
         case .success(let body):
             let apiRequest = APIRequest(
                 method: request.method.rawValue,
-                path: PercentDecoding.decode(rawPath),
+                path: PercentDecoding.decode(request.uri.path),
                 query: APIRequest.parseQuery(request.uri.query ?? ""),
                 headers: request.headers.map { ($0.name.canonicalName, $0.value) },
-                body: body,
-                remoteAddress: remote)
+                body: body)
             response = await table.respond(to: apiRequest)
         }
-        let elapsed = ContinuousClock.now - started
-        logger.debug("http request", metadata: [
-            "method": "\(request.method.rawValue)", "target": "\(target)", "status": "\(response.status)",
-            "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
-            "from": "\(remote)",
-        ])
+        if logging, let started {
+            let elapsed = ContinuousClock.now - started
+            let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+            logger.debug("http request", metadata: [
+                "method": "\(request.method.rawValue)",
+                "target": "\(TokenExtraction.redactedTarget(path: request.uri.path, rawQuery: request.uri.query))",
+                "status": "\(response.status)",
+                "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
+                "from": "\(remote)",
+            ])
+        }
         let gzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
         return makeResponse(response, gzip: gzip)
     }
@@ -73,9 +75,10 @@ public enum AgentHTTPServer {
     /// Reads the body up to `limit` bytes; a larger one is a 413 naming the limit and its key.
     static func collectBody(_ request: Request, limit: Int) async -> Result<[UInt8], APIError> {
         let tooLarge = APIError(status: 413, message: "Request body too large: the limit is \(limit) bytes (limits.http_max_request_bytes)")
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            return .failure(tooLarge)
-        }
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if let declared, declared > limit { return .failure(tooLarge) }
+        // Nothing to read: no length and no chunked body (most GETs).
+        if declared == 0 || (declared == nil && request.headers[.transferEncoding] == nil) { return .success([]) }
         do {
             var buffer = try await request.body.collect(upTo: limit)
             return .success(buffer.readBytes(length: buffer.readableBytes) ?? [])
