@@ -7,9 +7,9 @@ import Testing
 
 /// Adoption across connectd restarts; part of the serialized SupervisorTests suite.
 extension SupervisorTests {
-    @Test func leftRunningProxiesAreAdoptedNotDuplicated() async throws {
-        let first = try SupervisorHarness(script: "echo run >> $OUT/runs\nexec sleep 1000")
-        defer { first.cleanUp() }
+    /// A first connectd that starts `web-proxy` and exits leaving it running (as on SIGUSR2).
+    func proxyLeftRunning(script: String) async throws -> (SupervisorHarness, Int32) {
+        let first = try SupervisorHarness(script: script)
         await first.start()
         try await first.state.applyConfigFileServices([service("web")])
         #expect(await waitUntil { first.pid("web-proxy") != nil })
@@ -17,6 +17,12 @@ extension SupervisorTests {
         await first.supervisor.leaveProxiesRunning()
         await first.stop()
         #expect(isAlive(pid))
+        return (first, pid)
+    }
+
+    @Test func leftRunningProxiesAreAdoptedNotDuplicated() async throws {
+        let (first, pid) = try await proxyLeftRunning(script: "echo run >> $OUT/runs\nexec sleep 1000")
+        defer { first.cleanUp() }
 
         // A new connectd on the same data_dir.
         let second = try SupervisorHarness(script: "echo run >> $OUT/runs\nexec sleep 1000", dataDir: first.dataDir)
@@ -63,14 +69,8 @@ extension SupervisorTests {
     }
 
     @Test func anOwnProcessWithAnOutdatedSpecIsReplaced() async throws {
-        let first = try SupervisorHarness(script: "exec sleep 1000")
+        let (first, pid) = try await proxyLeftRunning(script: "exec sleep 1000")
         defer { first.cleanUp() }
-        await first.start()
-        try await first.state.applyConfigFileServices([service("web")])
-        #expect(await waitUntil { first.pid("web-proxy") != nil })
-        let pid = try #require(first.pid("web-proxy"))
-        await first.supervisor.leaveProxiesRunning()
-        await first.stop()
 
         let second = try SupervisorHarness(script: "exec sleep 1000", dataDir: first.dataDir)
         await second.start()
