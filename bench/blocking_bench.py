@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Blocking-query benchmarks (issue 4): RSS per hash-blocked watcher and wake-up latency.
 
+The default client is bench/watchers.c (compiled with gcc at run time, epoll, one process);
+`--client python` uses asyncio instead, whose own reading time dominates at 10,000 watchers.
+
 Starts the connectd binary given by --bin on 127.0.0.1 with one API-registered managed proxy,
 parks --watchers asyncio clients on GET /v1/agent/connect/proxy/<id>?hash=<current>&wait=5m,
 measures connectd's RSS growth, changes the proxy's config with one registration and measures
@@ -73,10 +76,30 @@ async def run(args, port, pid):
     return base, loaded, latencies
 
 
+def run_c_client(args, port, pid, work):
+    """The same measurement with bench/watchers.c (epoll, no Python in the timing path)."""
+    client = os.path.join(work, "watchers")
+    subprocess.run(["gcc", "-O2", "-o", client, os.path.join(os.path.dirname(__file__), "watchers.c")], check=True)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/agent/connect/proxy/web-proxy", timeout=10) as r:
+        current = r.headers["X-Consul-Contenthash"]
+    trigger = os.path.join(work, "go")
+    base = rss_kib(pid)
+    proc = subprocess.Popen([client, str(port), f"/v1/agent/connect/proxy/web-proxy?hash={current}&wait=5m",
+                             str(args.watchers), trigger], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "parked"
+    time.sleep(2)
+    loaded = rss_kib(pid)
+    open(trigger, "w").close()
+    register(port, 2)
+    out, _ = proc.communicate(timeout=120)
+    return base, loaded, out.strip()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=".build/release/connectd")
     parser.add_argument("--watchers", type=int, default=10000)
+    parser.add_argument("--client", choices=["python", "c"], default="c")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
@@ -93,14 +116,21 @@ def main():
                     break
                 except OSError:
                     time.sleep(0.05)
-            base, loaded, latencies = asyncio.run(run(args, port, agent.pid))
+            if args.client == "c":
+                base, loaded, summary = run_c_client(args, port, agent.pid, work)
+                latencies = None
+            else:
+                base, loaded, latencies = asyncio.run(run(args, port, agent.pid))
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=60)
-    n = len(latencies)
-    print(f"watchers: {args.watchers}")
+    print(f"watchers: {args.watchers} ({args.client} client)")
     print(f"connectd RSS: {base / 1024:.1f} MiB idle, {loaded / 1024:.1f} MiB with {args.watchers} parked watchers; "
           f"{(loaded - base) * 1024 / args.watchers / 1024:.2f} KiB per watcher")
+    if latencies is None:
+        print(f"change -> answer (from just before the change request): {summary}")
+        return
+    n = len(latencies)
     print(f"change -> answer: p50 {latencies[n // 2]:.1f} ms, p99 {latencies[int(n * 0.99) - 1]:.1f} ms, "
           f"last {latencies[-1]:.1f} ms")
 
