@@ -31,6 +31,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HeapModule", package: "swift-collections"),
         ]),
+        // libsystemd (sd_notify, watchdog, listen fds, journal streams).
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // connectd's side of the systemd service contract.
+        .target(name: "SystemdSupport", dependencies: ["CSystemd"]),
         // pidfd calls Swift's Glibc module does not expose.
         .target(name: "CProcShims"),
         // Spawns, restarts, stops and re-adopts managed proxy processes; their logs.
@@ -52,8 +56,10 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor",
+            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

@@ -36,9 +36,12 @@ final class AgentProcess: @unchecked Sendable {
     private var logText = ""
     private(set) var port = 0
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: connectdBinary())
         process.arguments = ["agent", "-http-port", "0"] + arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

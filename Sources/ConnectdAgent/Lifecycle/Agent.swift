@@ -8,6 +8,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ProxySupervisor
+import SystemdSupport
 import ServiceLifecycle
 import UnixSignals
 import Synchronization
@@ -26,6 +27,7 @@ public final class Agent: AgentBackend, Sendable {
     private let options: AgentOptions
     private let applied: SharedValue<AgentConfiguration>
     private let reloads = ReloadGate()
+    private let notifier = SystemdNotifier()
     private let logger: Logger
     /// The temporary data_dir of `-dev`, removed when the agent stops.
     private let devDirectory: String?
@@ -94,6 +96,18 @@ public final class Agent: AgentBackend, Sendable {
 
     /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.
     public func reload() async throws {
+        notifier.reloading()
+        do {
+            try await reloadNow()
+            notifier.ready(status: "configuration reloaded; " + StatusSummary.line(supervisor.status()))
+        } catch {
+            let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            notifier.notify(["READY=1", "STATUS=reload failed, previous configuration kept: \(first)"])
+            throw error
+        }
+    }
+
+    private func reloadNow() async throws {
         try await reloads.run { [self] in
             var next: AgentConfiguration
             do throws(ConfigErrors) {
@@ -139,9 +153,12 @@ public final class Agent: AgentBackend, Sendable {
         let app = AgentHTTPServer.application(
             table: table, host: configuration.clientAddr, port: configuration.httpPort,
             maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: httpLogger,
-            onListening: { [supervisor] port in
+            onListening: { [supervisor, notifier] port in
                 logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
                 await supervisor.apiListening(host: configuration.clientAddr, port: port)
+                // Ready only once proxies are adopted or spawned, as systemd's READY=1 promises.
+                await supervisor.firstReconcile()
+                notifier.ready(status: "serving on \(configuration.clientAddr):\(port); " + StatusSummary.line(supervisor.status()))
                 await onListening(port)
             })
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -152,13 +169,16 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
                 .init(service: UpgradeSignalService(supervisor: supervisor, dev: configuration.dev, logger: logger),
                       successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: SystemdService(notifier: notifier, supervisor: supervisor, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
             try await group.run()
         } catch {
-            throw AgentStartError(description: "agent stopped with an error: \(Self.describe(error, configuration))")
+            let description = Self.describe(error, configuration)
+            notifier.failed("failed: \(description)")
+            throw AgentStartError(description: "agent stopped with an error: \(description)")
         }
         logger.info("agent stopped")
     }

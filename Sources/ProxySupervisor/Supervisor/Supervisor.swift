@@ -31,6 +31,9 @@ public actor Supervisor {
     private var adoptable: [String: RunningRecord] = [:]
     private var reconcileRequests: AsyncStream<Void>.Continuation?
     private var warnedRoot = false
+    /// Callers of ``firstReconcile()`` waiting for the first reconcile to finish.
+    private var firstReconcileWaiters: [CheckedContinuation<Void, Never>] = []
+    private var reconciledOnce = false
     private let isRoot: Bool
     private let statuses = StatusBoard()
     private let agentEnvironment: [String: String]
@@ -61,6 +64,18 @@ public actor Supervisor {
                               httpAddress: SpecBuilder.dialAddress(clientAddr: host, port: port))
         requestReconcile()
     }
+
+    /// Returns once the first reconcile has run: every desired proxy was adopted, spawned or refused.
+    public func firstReconcile() async {
+        if reconciledOnce { return }
+        await withCheckedContinuation { firstReconcileWaiters.append($0) }
+    }
+
+    /// Answers when the actor is not stuck (the watchdog's liveness probe).
+    public func ping() -> Bool { true }
+
+    /// A version that moves whenever any proxy's status changes (for the systemd status line).
+    public nonisolated var statusChanges: IndexWatch { statuses.changes }
 
     /// Asks for a reconcile soon (after a reload that may change proxy defaults).
     public func requestReconcile() {
@@ -120,6 +135,9 @@ public actor Supervisor {
         runners.removeAll()
         events.shutdown()
         phase = .finished
+        reconciledOnce = true
+        for waiter in firstReconcileWaiters { waiter.resume() }
+        firstReconcileWaiters.removeAll()
     }
 
     // MARK: - Reconcile
@@ -131,6 +149,9 @@ public actor Supervisor {
         }
         phase = .running
         await reconcile(with: builder)
+        reconciledOnce = true
+        for waiter in firstReconcileWaiters { waiter.resume() }
+        firstReconcileWaiters.removeAll()
     }
 
     private func reconcile(with builder: SpecBuilder) async {
@@ -239,8 +260,16 @@ public actor Supervisor {
 /// The latest status of every proxy, readable without awaiting the supervisor.
 final class StatusBoard: Sendable {
     private let entries = Mutex<[String: ProxyStatus]>([:])
+    let changes = IndexWatch()
 
-    func publish(_ status: ProxyStatus) { entries.withLock { $0[status.proxyID] = status } }
-    func remove(_ id: String) { entries.withLock { _ = $0.removeValue(forKey: id) } }
+    func publish(_ status: ProxyStatus) {
+        entries.withLock { $0[status.proxyID] = status }
+        changes.advance(to: changes.index + 1)
+    }
+
+    func remove(_ id: String) {
+        entries.withLock { _ = $0.removeValue(forKey: id) }
+        changes.advance(to: changes.index + 1)
+    }
     func all() -> [ProxyStatus] { entries.withLock { $0.values.sorted { $0.proxyID < $1.proxyID } } }
 }

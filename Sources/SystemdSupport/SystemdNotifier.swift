@@ -1,0 +1,59 @@
+// SystemdSupport: connectd's side of the systemd service contract, through libsystemd:
+// readiness, reload and stop notifications, status lines and the watchdog. Every call is a
+// no-op when connectd does not run under systemd (no NOTIFY_SOCKET).
+
+import CSystemd
+import Glibc
+
+public struct SystemdNotifier: Sendable {
+    public init() {}
+
+    /// True when systemd (or a test listener) set NOTIFY_SOCKET.
+    public var isEnabled: Bool { getenv("NOTIFY_SOCKET") != nil }
+
+    /// Sends `fields` (`KEY=value` lines) to the service manager; returns false when not supervised.
+    @discardableResult
+    public func notify(_ fields: [String]) -> Bool {
+        sd_notify(0, fields.joined(separator: "\n")) > 0
+    }
+
+    public func ready(status: String) { notify(["READY=1", "STATUS=\(Self.oneLine(status))"]) }
+
+    /// `RELOADING=1` with the CLOCK_MONOTONIC time systemd 253+ expects.
+    public func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let usec = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
+        notify(["RELOADING=1", "MONOTONIC_USEC=\(usec)", "STATUS=reloading configuration"])
+    }
+
+    public func stopping(status: String) { notify(["STOPPING=1", "STATUS=\(Self.oneLine(status))"]) }
+
+    public func status(_ text: String) { notify(["STATUS=\(Self.oneLine(text))"]) }
+
+    public func watchdogPing() { notify(["WATCHDOG=1"]) }
+
+    /// Asks for more time to stop (a drain longer than TimeoutStopSec).
+    public func extendTimeout(by duration: Duration) {
+        let usec = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        notify(["EXTEND_TIMEOUT_USEC=\(usec)"])
+    }
+
+    /// A fatal start error: the errno (when known) and the reason.
+    public func failed(_ reason: String, errno code: Int32? = nil) {
+        var fields = ["STATUS=\(Self.oneLine(reason))"]
+        if let code { fields.append("ERRNO=\(code)") }
+        notify(fields)
+    }
+
+    /// The watchdog interval when WATCHDOG_USEC is set for this process (WATCHDOG_PID is ours).
+    public func watchdogInterval() -> Duration? {
+        var usec: UInt64 = 0
+        guard sd_watchdog_enabled(0, &usec) > 0, usec > 0 else { return nil }
+        return .microseconds(Int64(usec))
+    }
+
+    static func oneLine(_ text: String) -> String {
+        String(text.map { $0 == "\n" ? " " : $0 })
+    }
+}

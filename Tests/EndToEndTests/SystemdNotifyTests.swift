@@ -1,0 +1,75 @@
+import ConnectdCore
+import Foundation
+import Testing
+
+/// systemd's notify protocol, with a fake NOTIFY_SOCKET listener (systemd is not PID 1 here).
+@Suite(.serialized) struct SystemdNotifyTests {
+    @Test func readyReloadStatusWatchdogAndStopping() throws {
+        let dir = makeTemporaryDirectory("notify")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = dir + "/proxy.sh"
+        try "#!/bin/sh\ntr '\\\\0' '\\\\n' < /proc/$$/environ > \(dir)/env-$$\nexec sleep 1000\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        try """
+        {"connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"daemon_command": ["\(script)"]}},
+         "service": {"name": "web", "port": 8080, "connect": {"proxy": {}}}}
+        """.write(toFile: dir + "/web.json", atomically: true, encoding: .utf8)
+        let listener = try NotifyListener()
+        let agent = try AgentProcess(["-data-dir", dir + "/data", "-config-dir", dir],
+                                     environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000"])
+
+        let ready = try #require(listener.waitFor("READY=1"))
+        #expect(ready.1.contains("STATUS=serving on 127.0.0.1:"))
+        #expect(try agent.get("/v1/agent/self").status == 200)
+        let status = try #require(listener.waitFor("STATUS=1 proxy: 1 running"))
+        _ = status
+
+        // The watchdog pings at about half of WATCHDOG_USEC.
+        Thread.sleep(forTimeInterval: 1.2)
+        let pings = listener.messages.filter { $0.1 == "WATCHDOG=1" }.map(\.0)
+        #expect(pings.count >= 3, "\(pings.count) pings")
+        if pings.count >= 3 {
+            let gaps = zip(pings.dropFirst(), pings).map { $0.timeIntervalSince($1) }
+            #expect(gaps.allSatisfy { $0 > 0.1 && $0 < 0.4 }, "\(gaps)")
+        }
+
+        // No proxy sees connectd's NOTIFY_SOCKET or WATCHDOG_*.
+        let envFile = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("env-") })
+        let environment = try String(contentsOfFile: dir + "/" + envFile, encoding: .utf8)
+        #expect(environment.contains("CONNECT_PROXY_ID=web-proxy"))
+        #expect(!environment.contains("NOTIFY_SOCKET"))
+        #expect(!environment.contains("WATCHDOG_"))
+        #expect(!environment.contains("LISTEN_"))
+
+        // SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+        let beforeReload = Date()
+        agent.signal(SIGHUP)
+        let reloading = try #require(listener.waitFor("RELOADING=1", after: beforeReload))
+        #expect(reloading.1.contains("MONOTONIC_USEC="))
+        let reloaded = try #require(listener.waitFor("READY=1", after: reloading.0))
+        #expect(reloaded.1.contains("configuration reloaded"))
+
+        // A crashing proxy changes STATUS=.
+        let pid = try #require(try JSONParser.parse(try agent.get("/v1/agent/proxies").body)[0]?["Pid"]).intValue
+        let beforeKill = Date()
+        kill(pid_t(pid), SIGKILL)
+        #expect(listener.waitFor("STATUS=", after: beforeKill) != nil)
+
+        // SIGTERM: STOPPING=1.
+        let beforeStop = Date()
+        #expect(agent.stop() == 0)
+        #expect(listener.waitFor("STOPPING=1", after: beforeStop, seconds: 5) != nil)
+    }
+}
+
+extension JSONValue {
+    subscript(index: Int) -> JSONValue? {
+        guard case .array(let elements) = self, elements.indices.contains(index) else { return nil }
+        return elements[index]
+    }
+
+    var intValue: Int64 {
+        if case .int(let value) = self { return value }
+        return 0
+    }
+}
