@@ -29,6 +29,14 @@ import Testing
         #expect(good.output.contains("Configuration is valid!"))
     }
 
+    @Test func shippedExamplesAndDemoConfigsAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for directory in ["contrib/examples", "contrib/dev"] {
+            let result = try runConnectd(["validate", root.appendingPathComponent(directory).path])
+            #expect(result.status == 0, "\(directory): \(result.output)")
+        }
+    }
+
     @Test func agentRefusesAnInvalidConfigBeforeStarting() throws {
         let dir = makeTemporaryDirectory("refuse")
         defer { try? FileManager.default.removeItem(atPath: dir) }
