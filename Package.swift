@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "connectd", dependencies: [
-            "ConnectdCore", "AgentConfig", "ConnectdAgent",
+            "ConnectdCore", "AgentConfig", "ConnectdAgent", "SystemdSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -6,6 +6,7 @@ import ArgumentParser
 import ConnectdAgent
 import Foundation
 import Logging
+import SystemdSupport
 
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,6 +68,7 @@ struct AgentCommand: AsyncParsableCommand {
         } catch {
             for problem in error.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             FileHandle.standardError.write(Data("connectd: invalid configuration (\(error.problems.count) problem(s)); nothing was started\n".utf8))
+            SystemdNotifier().failed("invalid configuration: \(error.problems.first?.description ?? "")", errno: EINVAL)
             throw ExitCode(1)
         }
         let level = LogLevelMapping.swiftLogLevel(preview.logLevel)
@@ -80,6 +82,7 @@ struct AgentCommand: AsyncParsableCommand {
             try await agent.run()
         } catch let error as AgentStartError {
             logger.error("\(error.description)")
+            SystemdNotifier().failed("failed: \(error.description)")
             throw ExitCode(1)
         }
     }

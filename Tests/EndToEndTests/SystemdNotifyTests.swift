@@ -59,6 +59,26 @@ import Testing
         let beforeStop = Date()
         #expect(agent.stop() == 0)
         #expect(listener.waitFor("STOPPING=1", after: beforeStop, seconds: 5) != nil)
+        #expect(listener.waitFor("EXTEND_TIMEOUT_USEC=", after: beforeStop, seconds: 5) != nil)
+    }
+
+    @Test func anInvalidConfigurationIsReportedWithERRNO() throws {
+        let dir = makeTemporaryDirectory("notify-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"log_level": "loud"}"#.write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let listener = try NotifyListener()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: connectdBinary())
+        process.arguments = ["agent", "-data-dir", dir + "/data", "-config-dir", dir]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": listener.path]) { $1 }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let message = try #require(listener.waitFor("ERRNO=22", seconds: 5))
+        #expect(message.1.contains("STATUS=invalid configuration:"))
+        #expect(message.1.contains("log_level"))
+        #expect(!listener.messages.contains { $0.1.contains("READY=1") })
     }
 }
 

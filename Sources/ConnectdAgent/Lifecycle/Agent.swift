@@ -169,7 +169,8 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
                 .init(service: UpgradeSignalService(supervisor: supervisor, dev: configuration.dev, logger: logger),
                       successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: SystemdService(notifier: notifier, supervisor: supervisor, logger: logger)),
+                .init(service: SystemdService(notifier: notifier, supervisor: supervisor,
+                                              longestStopGrace: { [self] in longestStopGrace() }, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -181,6 +182,14 @@ public final class Agent: AgentBackend, Sendable {
             throw AgentStartError(description: "agent stopped with an error: \(description)")
         }
         logger.info("agent stopped")
+    }
+
+    /// The longest `stop_grace` among the current proxies (defaults overlaid by their own settings).
+    func longestStopGrace() -> Duration {
+        let defaults = configuration().proxyDefaults.supervision
+        return state.snapshot.proxies.values
+            .map { ResolvedSupervision(defaults.overlaid(by: $0.request.supervision)).stopGrace }
+            .max() ?? ResolvedSupervision(defaults).stopGrace
     }
 
     private func removeDevDirectory() {

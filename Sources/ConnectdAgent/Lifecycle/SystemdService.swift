@@ -12,6 +12,8 @@ import SystemdSupport
 struct SystemdService: Service, CustomStringConvertible {
     let notifier: SystemdNotifier
     let supervisor: Supervisor
+    /// The longest stop grace of any proxy: the drain systemd has to wait for.
+    let longestStopGrace: @Sendable () -> Duration
     let logger: Logger
     var description: String { "SystemdService" }
 
@@ -32,6 +34,8 @@ struct SystemdService: Service, CustomStringConvertible {
             }
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: draining managed proxies")
+            // Ask for the drain plus a margin, in case it outlasts TimeoutStopSec.
+            notifier.extendTimeout(by: longestStopGrace() + .seconds(10))
         }
     }
 
