@@ -8,18 +8,13 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchlib import free_port, rss_kib
 
 
 def proxies(port):
@@ -33,14 +28,6 @@ def children(pid):
         with open(f"/proc/{pid}/task/{task}/children") as f:
             found.update(int(c) for c in f.read().split())
     return found
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main():
