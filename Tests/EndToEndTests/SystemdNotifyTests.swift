@@ -62,6 +62,27 @@ import Testing
         #expect(listener.waitFor("EXTEND_TIMEOUT_USEC=", after: beforeStop, seconds: 5) != nil)
     }
 
+    @Test func noWatchdogPingWhileAnEventLoopIsStalled() throws {
+        let dir = makeTemporaryDirectory("stall")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let listener = try NotifyListener()
+        let agent = try AgentProcess(["-data-dir", dir + "/data"],
+                                     environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "400000", "CONNECTD_TEST_HOOKS": "1"])
+        #expect(listener.waitFor("READY=1") != nil)
+        Thread.sleep(forTimeInterval: 0.6)
+        agent.signal(SIGUSR1)
+        try agent.waitForLog("test hook: stalling")
+        let stalledAt = Date()
+        Thread.sleep(forTimeInterval: 1.8)
+        let during = listener.messages.filter { $0.1 == "WATCHDOG=1" && $0.0 > stalledAt.addingTimeInterval(0.3) && $0.0 < stalledAt.addingTimeInterval(1.7) }
+        #expect(during.isEmpty, "\(during.count) pings while the loop was stalled")
+        Thread.sleep(forTimeInterval: 1.2)
+        let after = listener.messages.filter { $0.1 == "WATCHDOG=1" && $0.0 > stalledAt.addingTimeInterval(2.2) }
+        #expect(!after.isEmpty, "pings resume after the stall")
+        #expect(agent.log.contains("watchdog: the HTTP event loop or the supervisor did not answer"))
+        #expect(agent.stop() == 0)
+    }
+
     @Test func anInvalidConfigurationIsReportedWithERRNO() throws {
         let dir = makeTemporaryDirectory("notify-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -161,8 +161,10 @@ public final class Agent: AgentBackend, Sendable {
                 notifier.ready(status: "serving on \(configuration.clientAddr):\(port); " + StatusSummary.line(supervisor.status()))
                 await onListening(port)
             })
+        var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
+            services: testHooks + [
                 .init(service: app),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: WatchReleaseService(watch: state.watch, reloads: reloads)),
