@@ -57,3 +57,22 @@ public struct SystemdNotifier: Sendable {
         String(text.map { $0 == "\n" ? " " : $0 })
     }
 }
+
+/// Sockets passed by systemd (socket activation).
+public enum SystemdSockets {
+    /// The descriptors passed in LISTEN_FDS with their names (LISTEN_FDNAMES); the variables are
+    /// removed from the environment so nothing started later sees them.
+    public static func take() -> [(fd: Int32, name: String)] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let count = sd_listen_fds_with_names(1, &names)
+        guard count > 0 else { return [] }
+        var result: [(Int32, String)] = []
+        for index in 0..<Int(count) {
+            let name = names?[index].map { String(cString: $0) } ?? "unknown"
+            result.append((SD_LISTEN_FDS_START + Int32(index), name))
+            free(names?[index])
+        }
+        free(names)
+        return result
+    }
+}

@@ -83,6 +83,31 @@ import Testing
         #expect(agent.stop() == 0)
     }
 
+    @Test func socketActivationServesOnThePassedSocket() throws {
+        let dir = makeTemporaryDirectory("activate")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = Int.random(in: 50000...59000)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+        process.arguments = ["-l", "127.0.0.1:\(port)", "--fdname=http", connectdBinary(), "agent", "-data-dir", dir + "/data"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        var response: SimpleHTTPResponse?
+        let deadline = Date().addingTimeInterval(15)
+        while response == nil && Date() < deadline {
+            response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port, target: "/v1/agent/self")
+            if response == nil { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(response?.status == 200)
+        #expect(response?.header("Date") != nil)
+        #expect(response?.text.contains("\"Datacenter\":\"dc1\"") == true)
+    }
+
     @Test func anInvalidConfigurationIsReportedWithERRNO() throws {
         let dir = makeTemporaryDirectory("notify-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -150,22 +150,31 @@ public final class Agent: AgentBackend, Sendable {
         httpLogger[metadataKey: "component"] = "http"
         let table = AgentHTTPServer.routeTable(backend: self, logger: httpLogger)
         let logger = logger
-        let app = AgentHTTPServer.application(
-            table: table, host: configuration.clientAddr, port: configuration.httpPort,
-            maxBodyBytes: { [self] in self.configuration().httpMaxRequestBytes }, logger: httpLogger,
-            onListening: { [supervisor, notifier] port in
-                logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
-                await supervisor.apiListening(host: configuration.clientAddr, port: port)
-                // Ready only once proxies are adopted or spawned, as systemd's READY=1 promises.
-                await supervisor.firstReconcile()
-                notifier.ready(status: "serving on \(configuration.clientAddr):\(port); " + StatusSummary.line(supervisor.status()))
-                await onListening(port)
-            })
+        let listening: @Sendable (Int) async -> Void = { [supervisor, notifier] port in
+            logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
+            await supervisor.apiListening(host: configuration.clientAddr, port: port)
+            // Ready only once proxies are adopted or spawned, as systemd's READY=1 promises.
+            await supervisor.firstReconcile()
+            notifier.ready(status: "serving on \(configuration.clientAddr):\(port); " + StatusSummary.line(supervisor.status()))
+            await onListening(port)
+        }
+        let maxBodyBytes: @Sendable () -> Int = { [self] in self.configuration().httpMaxRequestBytes }
+        let passed = SystemdSockets.take()
+        let http: any Service
+        if let socket = passed.first(where: { $0.name == "http" }) ?? (passed.count == 1 ? passed.first : nil) {
+            // Socket activation: serve on the descriptor systemd passed (named "http").
+            http = ActivatedHTTPServer(descriptor: socket.fd, table: table, maxBodyBytes: maxBodyBytes, logger: httpLogger,
+                                       onListening: listening)
+        } else {
+            http = AgentHTTPServer.application(
+                table: table, host: configuration.clientAddr, port: configuration.httpPort,
+                maxBodyBytes: maxBodyBytes, logger: httpLogger, onListening: listening)
+        }
         var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
             services: testHooks + [
-                .init(service: app),
+                .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: WatchReleaseService(watch: state.watch, reloads: reloads)),
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
