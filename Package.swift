@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "CProcShims"),
         // Spawns, restarts, stops and re-adopts managed proxy processes; their logs.
         .target(name: "ProxySupervisor", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "CProcShims",
+            "ConnectdCore", "AgentConfig", "AgentState", "CProcShims", "SystemdSupport",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),

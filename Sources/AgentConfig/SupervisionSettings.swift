@@ -16,6 +16,8 @@ public struct SupervisionSettings: Sendable, Hashable {
     public var environmentPassthrough: [String]?
     public var logMaxBytes: Int?
     public var logMaxFiles: Int?
+    /// `file`, `journal` or `auto` (journal when connectd itself logs to journald).
+    public var logSink: LogSink?
 
     public init() {}
 
@@ -33,6 +35,7 @@ public struct SupervisionSettings: Sendable, Hashable {
         result.environmentPassthrough = other.environmentPassthrough ?? environmentPassthrough
         result.logMaxBytes = other.logMaxBytes ?? logMaxBytes
         result.logMaxFiles = other.logMaxFiles ?? logMaxFiles
+        result.logSink = other.logSink ?? logSink
         return result
     }
 
@@ -88,6 +91,14 @@ public struct SupervisionSettings: Sendable, Hashable {
             settings.logMaxFiles = logs.int("max_files", in: 1...1000)
             logs.finish()
         }
+        if let sink = reader.string("log_sink") {
+            any = true
+            if let parsed = LogSink(rawValue: sink) {
+                settings.logSink = parsed
+            } else {
+                reader.report("log_sink", "invalid log sink \"\(sink)\" (expected file, journal or auto)")
+            }
+        }
         return any ? settings : nil
     }
 
@@ -110,6 +121,7 @@ public struct SupervisionSettings: Sendable, Hashable {
         if let logMaxBytes { logs.append(("max_bytes", .int(Int64(logMaxBytes)))) }
         if let logMaxFiles { logs.append(("max_files", .int(Int64(logMaxFiles)))) }
         if !logs.isEmpty { members.append(("logs", .object(logs))) }
+        if let logSink { members.append(("log_sink", .string(logSink.rawValue))) }
         return .object(members)
     }
 
@@ -127,6 +139,16 @@ public struct SupervisionSettings: Sendable, Hashable {
     }
 }
 
+/// Where a proxy's stdout and stderr go.
+public enum LogSink: String, Sendable, Hashable {
+    /// Rotated files under data_dir/proxy/logs.
+    case file
+    /// One journald stream per output, `SYSLOG_IDENTIFIER=<proxy id>`.
+    case journal
+    /// `journal` when connectd itself runs under journald (JOURNAL_STREAM is set), else `file`.
+    case auto
+}
+
 /// The supervision settings with every default filled in.
 public struct ResolvedSupervision: Sendable, Hashable {
     public var immediateRestarts = 3
@@ -139,6 +161,7 @@ public struct ResolvedSupervision: Sendable, Hashable {
     public var environmentPassthrough: [String] = []
     public var logMaxBytes = 10 << 20
     public var logMaxFiles = 5
+    public var logSink: LogSink = .auto
 
     public init() {}
 
@@ -154,5 +177,6 @@ public struct ResolvedSupervision: Sendable, Hashable {
         environmentPassthrough = layer.environmentPassthrough ?? environmentPassthrough
         logMaxBytes = layer.logMaxBytes ?? logMaxBytes
         logMaxFiles = layer.logMaxFiles ?? logMaxFiles
+        logSink = layer.logSink ?? logSink
     }
 }

@@ -76,3 +76,13 @@ public enum SystemdSockets {
         return result
     }
 }
+
+/// journald stdout streams (what systemd gives a service's stdout), one per proxy output.
+public enum JournalStream {
+    /// A descriptor whose writes become journal entries with `SYSLOG_IDENTIFIER=identifier` at
+    /// syslog `priority` (6 info, 4 warning); nil when journald is not reachable.
+    public static func open(identifier: String, priority: Int32) -> Int32? {
+        let fd = sd_journal_stream_fd(identifier, priority, 0)
+        return fd >= 0 ? fd : nil
+    }
+}

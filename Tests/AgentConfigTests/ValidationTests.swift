@@ -53,6 +53,8 @@ import Testing
          #"web.json: service.connect.proxy.restart.backoff_max: invalid duration "soon" (Go syntax, e.g. 300ms, 5s, 1m30s)"#),
         (#"{"connect": {"proxy_defaults": {"restart": {"permanent_exit_codes": [300]}}}}"#,
          "web.json: connect.proxy_defaults.restart.permanent_exit_codes: expected an array of exit codes (0-255)"),
+        (#"{"connect": {"proxy_defaults": {"log_sink": "syslog"}}}"#,
+         #"web.json: connect.proxy_defaults.log_sink: invalid log sink "syslog" (expected file, journal or auto)"#),
         (#"{"connect": {"proxy_defaults": {"logs": {"max_files": 0}}}}"#,
          "web.json: connect.proxy_defaults.logs.max_files: 0 is out of range (1-1000)"),
         (#"["not", "an", "object"]"#, "web.json: expected an object, got an array"),

@@ -4,6 +4,7 @@
 // drains what was buffered. Nothing is lost at rotation: connectd writes every byte itself.
 
 import CProcShims
+import SystemdSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,8 @@ public final class ProxyLogs: @unchecked Sendable {
     public let proxyID: String
     private let streams: [Stream]
     private let events: EventThread
+    /// True when the proxy writes straight into journald streams (no pipes, no files).
+    public let toJournal: Bool
 
     final class Stream: @unchecked Sendable {
         let pipePath: String
@@ -67,10 +70,19 @@ public final class ProxyLogs: @unchecked Sendable {
         }
     }
 
-    /// Opens (creating when needed) the pipes and log files of `proxyID` and starts draining them.
-    public init(proxyID: String, dataDir: String, maxBytes: Int, maxFiles: Int, events: EventThread) throws(LogSetupError) {
+    /// Opens (creating when needed) the pipes and log files of `proxyID` and starts draining them,
+    /// or, with `journal`, checks that journald takes streams (files are the fallback).
+    public init(proxyID: String, dataDir: String, maxBytes: Int, maxFiles: Int, events: EventThread,
+                journal: Bool = false) throws(LogSetupError) {
         self.proxyID = proxyID
         self.events = events
+        if journal, let probe = JournalStream.open(identifier: proxyID, priority: 6) {
+            Glibc.close(probe)
+            toJournal = true
+            streams = []
+            return
+        }
+        toJournal = false
         let pipes = dataDir + "/proxy/pipes"
         let logs = dataDir + "/proxy/logs"
         for directory in [dataDir + "/proxy", pipes, logs] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
@@ -88,6 +100,16 @@ public final class ProxyLogs: @unchecked Sendable {
 
     /// Fresh descriptors for a child's stdout and stderr; the spawner closes them after spawning.
     public func childDescriptors() throws(LogSetupError) -> (stdout: Int32, stderr: Int32) {
+        if toJournal {
+            guard let out = JournalStream.open(identifier: proxyID, priority: 6) else {
+                throw LogSetupError(description: "journald does not accept a stream for \(proxyID)")
+            }
+            guard let err = JournalStream.open(identifier: proxyID, priority: 4) else {
+                Glibc.close(out)
+                throw LogSetupError(description: "journald does not accept a stream for \(proxyID)")
+            }
+            return (out, err)
+        }
         let out = try streams[0].childDescriptor()
         do {
             return (out, try streams[1].childDescriptor())

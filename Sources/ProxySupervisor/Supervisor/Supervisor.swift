@@ -202,8 +202,13 @@ public actor Supervisor {
     private func startRunner(_ spec: ProxySpec, refuseRoot: Bool) async {
         let logs: ProxyLogs
         do {
+            let journal = spec.supervision.logSink == .journal
+                || (spec.supervision.logSink == .auto && agentEnvironment["JOURNAL_STREAM"] != nil)
             logs = try ProxyLogs(proxyID: spec.proxyID, dataDir: dataDir, maxBytes: spec.supervision.logMaxBytes,
-                                 maxFiles: spec.supervision.logMaxFiles, events: events)
+                                 maxFiles: spec.supervision.logMaxFiles, events: events, journal: journal)
+            if journal && !logs.toJournal {
+                logger.warning("journald is not reachable; proxy output goes to files", metadata: ["proxy": "\(spec.proxyID)"])
+            }
         } catch {
             logger.error("cannot set up proxy logs", metadata: ["proxy": "\(spec.proxyID)", "error": "\(error)"])
             var failed = ProxyStatus(proxyID: spec.proxyID, targetServiceID: spec.targetServiceID, state: .failed(reason: "\(error)"))
