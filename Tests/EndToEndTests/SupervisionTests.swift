@@ -88,6 +88,13 @@ import Testing
         Thread.sleep(forTimeInterval: 0.3)
         #expect(try runningPIDs(agent)["web-proxy"] == pid)
 
+        // A broken config: `connectd reload` exits 1 with the problem and the proxy keeps running.
+        try "{ broken".write(toFile: dir + "/web.json", atomically: true, encoding: .utf8)
+        let refused = try runConnectd(["reload", "-http-addr", "127.0.0.1:\(agent.port)"])
+        #expect(refused.status == 1)
+        #expect(refused.output.contains("web.json: invalid JSON"))
+        #expect(try runningPIDs(agent)["web-proxy"] == pid)
+
         try write(config: #""foo": 2"#, command: #""/bin/sleep", "999""#)
         #expect(try runConnectd(["reload", "-http-addr", "127.0.0.1:\(agent.port)"]).status == 0)
         #expect(try waitFor { (try runningPIDs(agent)["web-proxy"] ?? pid) != pid })
