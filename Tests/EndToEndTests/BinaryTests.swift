@@ -41,7 +41,8 @@ import Testing
         let dir = makeTemporaryDirectory("refuse")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try #"{"ports": {"http": "x"}}"#.write(toFile: dir + "/a.json", atomically: true, encoding: .utf8)
-        let result = try runConnectd(["agent", "-data-dir", dir + "/data", "-config-dir", dir])
+        // The unit's `-flag=value` spelling.
+        let result = try runConnectd(["agent", "-data-dir=\(dir)/data", "-config-dir=\(dir)"])
         #expect(result.status == 1)
         #expect(result.output.contains("a.json: ports.http: expected a whole number, got a string"))
         #expect(result.output.contains("nothing was started"))
