@@ -135,20 +135,21 @@ public actor Supervisor {
         runners.removeAll()
         events.shutdown()
         phase = .finished
-        reconciledOnce = true
-        for waiter in firstReconcileWaiters { waiter.resume() }
-        firstReconcileWaiters.removeAll()
+        releaseFirstReconcileWaiters()
     }
 
     // MARK: - Reconcile
 
+    /// Reconciles once the API address is known; the first one moves the phase to running.
     private func reconcile() async {
-        guard let builder, case .waitingForAPI = phase else {
-            if case .running = phase, let builder { await reconcile(with: builder) }
-            return
-        }
-        phase = .running
+        guard let builder else { return }
+        if case .waitingForAPI = phase { phase = .running }
+        guard case .running = phase else { return }
         await reconcile(with: builder)
+        releaseFirstReconcileWaiters()
+    }
+
+    private func releaseFirstReconcileWaiters() {
         reconciledOnce = true
         for waiter in firstReconcileWaiters { waiter.resume() }
         firstReconcileWaiters.removeAll()
