@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations.
@@ -30,6 +33,15 @@ let package = Package(
             "ConnectdCore", "AgentConfig",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "HeapModule", package: "swift-collections"),
+        ]),
+        // The built-in CA: roots, signing, rotation, SPIFFE IDs, the leaf cache and its renewal.
+        .target(name: "CertificateAuthority", dependencies: [
+            "ConnectdCore", "AgentConfig", "AgentState",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // libsystemd (sd_notify, watchdog, listen fds, journal streams).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -47,7 +59,7 @@ let package = Package(
         ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor",
+            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -58,7 +70,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport",
+            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -55,6 +55,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var allowManagedAPIRegistration = false
     public var proxyDefaults = ProxyDefaults()
     public var httpMaxRequestBytes = 1 << 20
+    /// `connect.ca_config`: applied when the CA is created and whenever these values change.
+    public var caSettings = CASettings()
     public var dev = false
     /// Config-file services, in load order.
     public var services: [ServiceDefinition] = []
@@ -118,6 +120,7 @@ extension AgentConfiguration {
         config.proxyDefaults.config = merged.proxyDefaultConfig ?? .object([])
         config.proxyDefaults.supervision = merged.proxyDefaultSupervision
         if let limit = merged.httpMaxRequestBytes { config.httpMaxRequestBytes = limit }
+        config.caSettings = merged.caSettings
 
         problems += ServiceSetRules.check(merged.services)
         config.services = merged.services.map(\.definition)

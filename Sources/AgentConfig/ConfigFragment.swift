@@ -30,6 +30,9 @@ public struct ConfigFragment: Sendable, Equatable {
     public var proxyDefaultConfig: JSONValue?
     public var proxyDefaultSupervision = SupervisionSettings()
     public var httpMaxRequestBytes: Int?
+    /// `connect.ca_provider` as written (only "consul" is valid).
+    public var caProvider: String?
+    public var caSettings = CASettings()
     public var services: [LocatedService] = []
     /// The source that last set a proxy port bound, to place a port-order error.
     public var proxyPortsSource: String?
@@ -58,6 +61,8 @@ public struct ConfigFragment: Sendable, Equatable {
         result.proxyDefaultConfig = Self.mergeObjects(proxyDefaultConfig, other.proxyDefaultConfig)
         result.proxyDefaultSupervision = proxyDefaultSupervision.overlaid(by: other.proxyDefaultSupervision)
         result.httpMaxRequestBytes = other.httpMaxRequestBytes ?? httpMaxRequestBytes
+        result.caProvider = other.caProvider ?? caProvider
+        result.caSettings = caSettings.overlaid(by: other.caSettings)
         result.services = services + other.services
         if other.proxyMinPort != nil || other.proxyMaxPort != nil { result.proxyPortsSource = other.proxyPortsSource }
         return result
@@ -119,6 +124,16 @@ extension ConfigFragment {
                 fragment.proxyDefaultConfig = defaults.opaqueObject("config")
                 fragment.proxyDefaultSupervision = SupervisionSettings.decode(defaults) ?? SupervisionSettings()
                 defaults.finish()
+            }
+            if let provider = connect.string("ca_provider") {
+                fragment.caProvider = provider
+                if provider != "consul" {
+                    connect.report("ca_provider", "unsupported CA provider \"\(provider)\" (connectd has the built-in \"consul\" provider only)")
+                }
+            }
+            if let ca = connect.object("ca_config") {
+                fragment.caSettings = CASettings.decode(ca, allowGenerateKey: false)
+                ca.finish()
             }
             connect.finish()
         }

@@ -11,4 +11,11 @@ enum ProxyAccess {
     static func check(token: String, proxy: ManagedProxy) throws(APIError) -> Bool {
         token == proxy.token
     }
+
+    /// Checks `token` for the leaf certificate of `service`: a managed proxy's token only gets
+    /// its own target service's leaf (Consul 1.5 refuses others even with ACLs disabled).
+    static func checkLeaf(token: String, service: String, snapshot: StateSnapshot) throws(APIError) {
+        guard !token.isEmpty, let proxy = snapshot.proxies.values.first(where: { $0.token == token }) else { return }
+        guard proxy.targetServiceName == service else { throw APIError.permissionDenied }
+    }
 }

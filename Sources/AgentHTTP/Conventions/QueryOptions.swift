@@ -10,6 +10,12 @@ public struct QueryOptions: Sendable, Equatable {
     public var wait: Duration?
     public var condition: BlockingCondition
 
+    /// The `?index=` of an index-blocking request (0 when none).
+    public var blockingIndex: UInt64 {
+        if case .index(let index) = condition { return index }
+        return 0
+    }
+
     /// Parses the parameters every GET endpoint accepts, with Consul's 400 texts.
     ///
     /// - Parameters:

@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import CertificateAuthority
 import ProxySupervisor
 
 /// Build and version facts reported by `/v1/agent/self`.
@@ -20,6 +21,10 @@ public struct BuildInfo: Sendable {
 /// The agent as routes see it.
 public protocol AgentBackend: Sendable {
     var state: AgentState { get }
+    /// The built-in CA (roots, signing, configuration).
+    var authority: CertificateAuthority { get }
+    /// Leaf certificates per (service, token), renewed in the background.
+    var leaves: LeafCache { get }
     var build: BuildInfo { get }
     /// The stable node ID (UUID) kept under data_dir.
     var nodeID: String { get }

@@ -101,18 +101,9 @@ enum AgentServiceRoutes {
 /// Decodes a registration body as Consul does: case-insensitive keys, unknown keys ignored.
 enum RegistrationBody {
     static func decode(_ body: [UInt8]) throws(APIError) -> ServiceDefinition {
-        let document: JSONValue
-        do {
-            document = try JSONParser.parse(body)
-        } catch {
-            let reason = body.allSatisfy({ [0x20, 0x0A, 0x0D, 0x09].contains($0) }) ? "EOF"
-                : error.isUnexpectedEnd ? "unexpected EOF" : error.description
-            throw APIError.badRequest("Request decode failed: \(reason)")
-        }
+        let document = try JSONBody.parse(body)
         let sink = ProblemSink(file: nil)
-        guard let reader = ObjectReader.object(document, path: "", sink: sink, matching: .lenient) else {
-            throw APIError.badRequest("Request decode failed: \(sink.problems.first?.message ?? "expected an object")")
-        }
+        let reader = try JSONBody.object(document, sink: sink)
         let definition = ServiceDefinitionDecoder.decode(reader, origin: .api)
         if let problem = sink.problems.first {
             if problem.keyPath == "name" { throw APIError.badRequest("Missing service name") }

@@ -18,6 +18,7 @@ public enum AgentHTTPServer {
             AgentServiceRoutes.routes(backend, cache: cache, logger: logger),
             ProxyStatusRoutes.routes(backend),
             ProxyConfigRoutes.routes(backend, cache: cache),
+            ConnectCARoutes.routes(backend, cache: cache),
         ] + extraRoutes)
     }
 

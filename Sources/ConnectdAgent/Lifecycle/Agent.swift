@@ -3,6 +3,7 @@
 import AgentConfig
 import AgentHTTP
 import AgentState
+import CertificateAuthority
 import ConnectdCore
 import Foundation
 import Hummingbird
@@ -20,6 +21,8 @@ public struct AgentStartError: Error, CustomStringConvertible {
 
 public final class Agent: AgentBackend, Sendable {
     public let state: AgentState
+    public let authority: CertificateAuthority
+    public let leaves: LeafCache
     public let build: BuildInfo
     public let nodeID: String
     public let builtinProxyCommand: [String]
@@ -62,11 +65,22 @@ public final class Agent: AgentBackend, Sendable {
         }
         nodeID = try Self.nodeID(store)
         state = AgentState(store: store, allocator: Self.allocator(configuration), logger: logger)
+        var caLogger = logger
+        caLogger[metadataKey: "component"] = "ca"
+        do throws(CAError) {
+            authority = try CertificateAuthority(store: store, settings: configuration.caSettings, logger: caLogger)
+        } catch {
+            throw AgentStartError(description: "certificate authority: \(error)")
+        }
         self.options = options
         self.build = build
         self.logger = logger
         self.devDirectory = devDirectory
         self.applied = SharedValue(configuration)
+        let appliedConfiguration = self.applied
+        leaves = LeafCache(authority: authority,
+                           rootChangeJitter: configuration.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter,
+                           datacenter: { appliedConfiguration.value.datacenter })
         let builtin = [Self.executablePath(), "proxy"]
         builtinProxyCommand = builtin
         let applied = self.applied
@@ -121,6 +135,13 @@ public final class Agent: AgentBackend, Sendable {
             if next.clientAddr != current.clientAddr || next.httpPort != current.httpPort {
                 logger.warning("client_addr and ports.http changes take effect after a restart")
             }
+            do throws(CAError) {
+                try authority.applyFileSettings(next.caSettings)
+            } catch {
+                logger.error("reload refused: connect.ca_config cannot be applied, keeping the old configuration", metadata: ["error": "\(error)"])
+                throw AgentStartError(description: "connect.ca_config: \(error)")
+            }
+            leaves.setRootChangeJitter(next.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter)
             await state.setAllocator(Self.allocator(next))
             let indexBefore = state.snapshot.index
             // The new settings are visible before the index moves, so woken watchers render with them.
@@ -176,7 +197,12 @@ public final class Agent: AgentBackend, Sendable {
             services: testHooks + [
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
-                .init(service: WatchReleaseService(watch: state.watch, reloads: reloads)),
+                .init(service: CAMaintenanceService(authority: authority, leaves: leaves, logger: logger)),
+                .init(service: WatchReleaseService(release: { [state, authority, leaves] in
+                    state.watch.shutdown()
+                    authority.rootsWatch.shutdown()
+                    leaves.shutdown()
+                }, reloads: reloads)),
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
                 .init(service: UpgradeSignalService(supervisor: supervisor, dev: configuration.dev, logger: logger),
                       successTerminationBehavior: .gracefullyShutdownGroup),
@@ -241,7 +267,8 @@ public final class Agent: AgentBackend, Sendable {
 
 /// On graceful shutdown, releases every parked blocking query and refuses new reloads.
 struct WatchReleaseService: Service, CustomStringConvertible {
-    let watch: IndexWatch
+    /// Releases every watch (state, CA roots, leaf certificates).
+    let release: @Sendable () -> Void
     let reloads: ReloadGate
     var description: String { "WatchReleaseService" }
 
@@ -249,10 +276,10 @@ struct WatchReleaseService: Service, CustomStringConvertible {
         await withGracefulShutdownHandler {
             try? await gracefulShutdown()
         } onGracefulShutdown: {
-            watch.shutdown()
+            release()
             Task { await reloads.stop() }
         }
-        watch.shutdown()
+        release()
     }
 }
 

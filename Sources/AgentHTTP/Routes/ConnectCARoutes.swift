@@ -1,0 +1,108 @@
+// The CA endpoints: roots (agent and catalog paths), leaf certificates, CA configuration.
+
+import AgentConfig
+import AgentState
+import CertificateAuthority
+import ConnectdCore
+
+enum ConnectCARoutes {
+    static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
+        let roots: APIHandler = { request throws(APIError) in try await Self.roots(request, backend: backend, cache: cache) }
+        return [
+            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], handler: roots),
+            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], handler: roots),
+            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"]) { request throws(APIError) in
+                try await leaf(request, backend: backend, cache: cache)
+            },
+            Route(.exact("/v1/connect/ca/configuration"), methods: ["GET", "PUT"]) { request throws(APIError) in
+                request.method == "GET" ? try configuration(request, backend: backend) : try updateConfiguration(request, backend: backend)
+            },
+        ]
+    }
+
+    /// Headers Consul sends with server-backed answers (there is no separate leader to lose).
+    static let leaderHeaders = [("X-Consul-Knownleader", "true"), ("X-Consul-Lastcontact", "0")]
+
+    static func cacheHeaders(hit: Bool) -> [(String, String)] {
+        hit ? [("Age", "0"), ("X-Cache", "HIT")] : [("X-Cache", "MISS")]
+    }
+
+    static func roots(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
+        let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty)
+        let authority = backend.authority
+        let view = await (try? BlockingQuery.run(watch: authority.rootsWatch, condition: options.condition,
+                                                 wait: BlockingQuery.effectiveWait(requested: options.wait)) { authority.roots })
+            ?? authority.roots
+        let (bytes, _) = try cache.body(key: "\u{1}ca-roots", index: view.index, pretty: options.pretty) { () throws(APIError) in
+            (view.apiJSON, "")
+        }
+        var response = APIResponse.encodedJSON(bytes, index: view.index)
+        response.headers += leaderHeaders + cacheHeaders(hit: options.condition == .none || view.index > options.blockingIndex)
+        return response
+    }
+
+    static func leaf(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
+        let service = request.pathSuffix
+        guard !service.isEmpty else {
+            throw APIError.badRequestReason("missing service name: use /v1/agent/connect/ca/leaf/<service>")
+        }
+        guard ServiceNameText.isValidForIdentity(service) else {
+            throw APIError.badRequestReason("invalid service name \"\(service)\": it cannot contain '/', whitespace or control characters")
+        }
+        let configuration = backend.configuration()
+        let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
+        try ProxyAccess.checkLeaf(token: options.token, service: service, snapshot: backend.state.snapshot)
+        let (cert, hit): (IssuedCert, Bool)
+        do throws(CAError) {
+            (cert, hit) = try await backend.leaves.fetch(LeafCache.Key(service: service, token: options.token), condition: options.condition,
+                                                         wait: BlockingQuery.effectiveWait(requested: options.wait))
+        } catch {
+            throw APIError.internalError("\(error)")
+        }
+        let (bytes, _) = try cache.body(key: "\u{1}leaf\u{0}\(service)\u{0}\(options.token)", index: cert.index,
+                                        pretty: options.pretty) { () throws(APIError) in (cert.apiJSON, "") }
+        var response = APIResponse.encodedJSON(bytes, index: cert.index)
+        response.headers += cacheHeaders(hit: hit)
+        return response
+    }
+
+    static func configuration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+        let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty)
+        let current = backend.authority.configuration
+        var response = APIResponse.json(current.apiJSON, pretty: options.pretty, index: current.modifyIndexValue)
+        response.headers += leaderHeaders
+        return response
+    }
+
+    static func updateConfiguration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+        let document = try JSONBody.parse(request.body)
+        let sink = ProblemSink(file: nil)
+        let reader = try JSONBody.object(document, sink: sink)
+        let provider = reader.string("provider") ?? ""
+        guard provider.isEmpty || provider == "consul" else {
+            throw APIError.badRequestReason("unsupported CA provider \"\(provider)\" (connectd has the built-in \"consul\" provider only)")
+        }
+        var settings = CASettings()
+        if let config = reader.object("config") {
+            settings = CASettings.decode(config, allowGenerateKey: true)
+        }
+        if let problem = sink.problems.first { throw APIError.badRequestReason(problem.description) }
+        if settings.clusterID != nil { throw APIError.badRequestReason("Config.ClusterID cannot be changed") }
+        do throws(CAError) {
+            try backend.authority.applyConfiguration(settings)
+        } catch {
+            switch error {
+            case .invalid(let message): throw APIError.badRequestReason(message)
+            default: throw APIError.internalError(error.description)
+            }
+        }
+        return .empty
+    }
+}
+
+/// Which service names can appear in a SPIFFE identity.
+enum ServiceNameText {
+    static func isValidForIdentity(_ name: String) -> Bool {
+        !name.unicodeScalars.contains { $0 == "/" || $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f }
+    }
+}

@@ -1,0 +1,93 @@
+// CertificateAuthority: the built-in CA. It owns the roots (keys, cross-signs, pruning), signing
+// of leaf certificates, SPIFFE identities, and the per-(service, token) leaf cache with its
+// renewal. It persists through AgentState's DurableStore and must not touch HTTP or processes.
+
+/// A SPIFFE identity as Consul 1.5 parses it (`agent/connect/uri.go`).
+public enum SpiffeID: Sendable, Equatable {
+    /// `spiffe://<host>/ns/<ns>/dc/<dc>/svc/<service>`
+    case service(host: String, namespace: String, datacenter: String, service: String)
+    /// `spiffe://<host>/agent/client/dc/<dc>/id/<node>`
+    case agent(host: String, datacenter: String, node: String)
+    /// `spiffe://<cluster-id>.<domain>` (a CA's own identity)
+    case signing(clusterID: String, domain: String)
+
+    public enum ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        case notSpiffeScheme
+        case unexpectedFormat(String)
+
+        public var description: String {
+            switch self {
+            case .notSpiffeScheme: "SPIFFE ID must have 'spiffe' scheme"
+            case .unexpectedFormat(let uri): "SPIFFE ID is not in the expected format: \(uri)"
+            }
+        }
+    }
+
+    /// The service identity URI for `service` in `trustDomain`.
+    public static func serviceURI(trustDomain: String, datacenter: String, service: String, namespace: String = "default") -> String {
+        "spiffe://\(trustDomain)/ns/\(namespace)/dc/\(datacenter)/svc/\(service)"
+    }
+
+    /// Parses `uri` with Consul's rules: case-insensitive scheme, query and fragment ignored,
+    /// percent-encoded path segments decoded after matching.
+    public static func parse(_ uri: String) throws(ParseError) -> SpiffeID {
+        guard let schemeEnd = uri.range(of: "://") else { throw .notSpiffeScheme }
+        guard uri[..<schemeEnd.lowerBound].lowercased() == "spiffe" else { throw .notSpiffeScheme }
+        var rest = Substring(uri[schemeEnd.upperBound...])
+        if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
+        let host: Substring
+        let path: Substring
+        if let slash = rest.firstIndex(of: "/") {
+            host = rest[..<slash]
+            path = rest[slash...]
+        } else {
+            host = rest
+            path = ""
+        }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        func decoded(_ segment: String) throws(ParseError) -> String {
+            guard let value = PercentDecoder.decode(segment), !value.isEmpty else { throw .unexpectedFormat(uri) }
+            return value
+        }
+        if segments.count == 6, segments[0] == "ns", segments[2] == "dc", segments[4] == "svc",
+           !segments[1].isEmpty, !segments[3].isEmpty, !segments[5].isEmpty {
+            return .service(host: String(host), namespace: try decoded(segments[1]),
+                            datacenter: try decoded(segments[3]), service: try decoded(segments[5]))
+        }
+        if segments.count == 6, segments[0] == "agent", segments[1] == "client", segments[2] == "dc", segments[4] == "id",
+           !segments[3].isEmpty, !segments[5].isEmpty {
+            return .agent(host: String(host), datacenter: try decoded(segments[3]), node: try decoded(segments[5]))
+        }
+        if path.isEmpty, let dot = host.firstIndex(of: "."), dot > host.startIndex {
+            return .signing(clusterID: String(host[..<dot]), domain: String(host[host.index(after: dot)...]))
+        }
+        throw .unexpectedFormat(uri)
+    }
+}
+
+/// Percent-decoding of one path segment; nil for a malformed escape.
+enum PercentDecoder {
+    static func decode(_ text: String) -> String? {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

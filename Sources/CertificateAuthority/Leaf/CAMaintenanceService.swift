@@ -1,0 +1,60 @@
+// The CA's background work as one service: renew leaves when due, re-issue them after a root
+// change, prune rotated-out roots. It wakes on a roots change or the next due time.
+
+import AgentState
+import Foundation
+import Logging
+import ServiceLifecycle
+
+public struct CAMaintenanceService: Service {
+    let authority: CertificateAuthority
+    let leaves: LeafCache
+    let logger: Logger
+    /// The longest sleep between checks (renewal times can move earlier without a roots change
+    /// only through new entries, whose renewal is never sooner than 60 % of their lifetime).
+    let maximumSleep: Duration
+
+    public init(authority: CertificateAuthority, leaves: LeafCache, logger: Logger, maximumSleep: Duration = .seconds(1)) {
+        self.authority = authority
+        self.leaves = leaves
+        self.logger = logger
+        self.maximumSleep = maximumSleep
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var seenRoots = authority.rootsWatch.index
+            var activeKey = authority.activeSigningKeyID
+            while !Task.isCancelled {
+                let now = Date()
+                let nextLeaf = leaves.renewDue(now: now)
+                var nextPrune: Date?
+                do {
+                    nextPrune = try authority.prune(now: now)
+                } catch {
+                    logger.error("cannot prune CA roots", metadata: ["error": "\(error)"])
+                }
+                let next = [nextLeaf, nextPrune].compactMap { $0 }.min()
+                var sleep = maximumSleep
+                if let next {
+                    let seconds = max(0, next.timeIntervalSince(Date()))
+                    sleep = min(sleep, .milliseconds(Int64(seconds * 1000) + 1))
+                }
+                let outcome = await authority.rootsWatch.wait(after: seenRoots, timeout: sleep)
+                switch outcome {
+                case .changed(let index):
+                    seenRoots = index
+                    let key = authority.activeSigningKeyID
+                    if key != activeKey {
+                        activeKey = key
+                        leaves.rootsChanged()
+                    }
+                case .timedOut:
+                    continue
+                case .shutDown, .cancelled:
+                    return
+                }
+            }
+        }
+    }
+}
