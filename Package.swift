@@ -85,6 +85,7 @@ let package = Package(
         ]),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AgentStateTests", dependencies: ["AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
             "ConnectdAgent", "AgentHTTP", "AgentState", "AgentConfig", "ConnectdCore",

@@ -48,13 +48,14 @@ final class TestAgent: Sendable {
     }
 
     /// Sends a request on a separate thread (the client blocks) and returns the response.
-    func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: String? = nil) async throws -> SimpleHTTPResponse {
+    func request(_ method: String, _ target: String, headers: [(String, String)] = [], body: String? = nil,
+                 timeoutSeconds: Int = 30) async throws -> SimpleHTTPResponse {
         let port = port
         return try await withCheckedThrowingContinuation { continuation in
             Thread {
                 do {
                     let response = try SimpleHTTPClient.send(method: method, host: "127.0.0.1", port: port, target: target,
-                                                             headers: headers, body: Array((body ?? "").utf8), timeoutSeconds: 30)
+                                                             headers: headers, body: Array((body ?? "").utf8), timeoutSeconds: timeoutSeconds)
                     continuation.resume(returning: response)
                 } catch {
                     continuation.resume(throwing: error)

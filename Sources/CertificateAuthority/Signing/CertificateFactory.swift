@@ -38,7 +38,9 @@ public enum CertificateFactory {
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(serial),
             publicKey: Certificate.PublicKey(key.publicKey),
-            notValidBefore: now, notValidAfter: rootNotAfter(now),
+            // Backdated like leaves (Consul did not): a root is used the moment it exists, and a
+            // peer whose clock is a little behind must not see it as not yet valid.
+            notValidBefore: now.addingTimeInterval(-backdate), notValidAfter: rootNotAfter(now),
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try caExtensions(keyID: keyID, authorityKeyID: keyID, trustDomain: trustDomain),
             issuerPrivateKey: Certificate.PrivateKey(key))
@@ -65,7 +67,9 @@ public enum CertificateFactory {
         let certificate = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(serial),
             publicKey: Certificate.PublicKey(key.publicKey),
-            notValidBefore: notBefore, notValidAfter: notBefore.addingTimeInterval(ttl),
+            // The TTL counts from issue; the backdating only widens the start (Consul counted the TTL
+            // from the backdated start, which made a 1-minute TTL expire on issue).
+            notValidBefore: notBefore, notValidAfter: now.addingTimeInterval(ttl),
             issuer: signer.certificate.subject, subject: try DistinguishedName { CommonName(commonName) },
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {

@@ -1,0 +1,65 @@
+import AgentConfig
+import AgentState
+import CertificateAuthority
+import ConnectdCore
+import Foundation
+import Logging
+
+func temporaryDirectory() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-ca-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+let quietLogger: Logger = {
+    var logger = Logger(label: "ca-test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+func openCA(_ dataDir: String, settings: CASettings = CASettings(), now: Date = Date()) throws -> CertificateAuthority {
+    try CertificateAuthority(store: try FileStore(dataDir: dataDir), settings: settings, logger: quietLogger, now: now)
+}
+
+/// The result of running a command to completion.
+struct CommandResult {
+    var status: Int32
+    var output: String
+}
+
+/// Runs `openssl` with `arguments` in `directory`; stdout and stderr together.
+func openssl(_ arguments: [String], in directory: String) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+}
+
+func write(_ text: String, _ name: String, in directory: String) throws {
+    try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+}
+
+/// The PEM blocks of `text`, each with its END line and a trailing newline.
+func pemBlocks(_ text: String) -> [String] {
+    text.components(separatedBy: "-----END CERTIFICATE-----").dropLast().map {
+        $0.trimmingCharacters(in: .whitespacesAndNewlines) + "\n-----END CERTIFICATE-----\n"
+    }
+}
+
+/// A store that fails every write, like a full disk, over a real one for reads.
+final class FullDiskStore: DurableStore {
+    let inner: FileStore
+    init(_ inner: FileStore) { self.inner = inner }
+    var revision: UInt64 { inner.revision }
+    func list(prefix: String) throws(StoreError) -> [StoredEntry] { try inner.list(prefix: prefix) }
+    func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64 {
+        throw StoreError(key: operations.first.map { "\($0)" } ?? "?", message: "cannot write: No space left on device")
+    }
+}
