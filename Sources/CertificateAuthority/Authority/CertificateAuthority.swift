@@ -71,9 +71,12 @@ public final class CertificateAuthority: Sendable {
         }
         var roots: [CARoot] = []
         for item in list {
-            guard let root = CARoot(stored: item) else {
+            guard var root = CARoot(stored: item) else {
                 throw .corruptState("\(place): a root record is incomplete; move the file away to create a new CA")
             }
+            // 0 marks an index the write that stored it did not know yet: that write's revision.
+            if root.createIndex == 0 { root.createIndex = rootsEntry.modRevision }
+            if root.modifyIndex == 0 { root.modifyIndex = rootsEntry.modRevision }
             roots.append(root)
         }
         guard let active = roots.first(where: \.active), roots.filter(\.active).count == 1 else {
@@ -111,13 +114,7 @@ public final class CertificateAuthority: Sendable {
         let revision: UInt64
         do throws(StoreError) {
             revision = try store.commit([
-                .put(key: "ca/roots", value: rootsJSON(clusterID, [root].map { root in
-                    var root = root
-                    // The commit below is the store's next revision.
-                    root.createIndex = store.revision + 1
-                    root.modifyIndex = store.revision + 1
-                    return root
-                })),
+                .put(key: "ca/roots", value: rootsJSON(clusterID, [root])),
                 .put(key: "ca/config", value: config.storedJSON),
                 .put(key: "ca/serial", value: .object([("Ceiling", .int(Int64(ceiling)))])),
             ])
@@ -240,6 +237,7 @@ public final class CertificateAuthority: Sendable {
                 for index in next.roots.indices where next.roots[index].active {
                     next.roots[index].active = false
                     next.roots[index].rotatedOutAt = now
+                    next.roots[index].modifyIndex = 0
                 }
                 next.roots.append(root)
                 next.signer = signer
@@ -261,9 +259,9 @@ public final class CertificateAuthority: Sendable {
             next.configRevision = revision
             if next.config.createIndex == 0 { next.config.createIndex = revision }
             if rotate {
-                for index in next.roots.indices where next.roots[index].modifyIndex == 0 || next.roots[index].rotatedOutAt == now {
+                for index in next.roots.indices {
                     if next.roots[index].createIndex == 0 { next.roots[index].createIndex = revision }
-                    next.roots[index].modifyIndex = revision
+                    if next.roots[index].modifyIndex == 0 { next.roots[index].modifyIndex = revision }
                 }
                 next.rootsIndex = revision
                 next.rootsRevision = revision

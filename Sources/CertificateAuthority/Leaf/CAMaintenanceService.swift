@@ -51,7 +51,11 @@ public struct CAMaintenanceService: Service {
                     }
                 case .timedOut:
                     continue
-                case .shutDown, .cancelled:
+                case .shutDown:
+                    // The watches are released early in a stop; finish when the group asks.
+                    try? await gracefulShutdown()
+                    return
+                case .cancelled:
                     return
                 }
             }
