@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""CA benchmarks (issue 5), 127.0.0.1 only, bounded in count and time.
+
+1. Cold issuance: N new service names (default 1,000) fetched from
+   /v1/agent/connect/ca/leaf/<name> by C concurrent keep-alive clients (default 8); every request
+   is a cache miss, so each one generates a key and signs a certificate.
+2. Cached GET throughput of /v1/agent/connect/ca/roots and /v1/agent/connect/ca/leaf/web with
+   `wrk -t2 -c64 -d10s` (when wrk is installed).
+
+Usage: python3 bench/ca_bench.py --bin .build/release/connectd [--names 1000] [--clients 8]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+from benchlib import free_port, rss_kib
+
+
+def start_agent(binary, work):
+    port = free_port()
+    config = os.path.join(work, "agent.json")
+    with open(config, "w") as f:
+        json.dump({"ports": {"http": port}, "log_level": "warn"}, f)
+    proc = subprocess.Popen([binary, "agent", "-data-dir", os.path.join(work, "data"), "-config-file", config],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v1/agent/self")
+            conn.getresponse().read()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("agent did not start")
+
+
+def cold_issuance(port, names, clients):
+    work = [f"bench-svc-{i}" for i in range(names)]
+    lock = threading.Lock()
+    latencies = []
+    errors = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                if not work:
+                    return
+                name = work.pop()
+            started = time.perf_counter()
+            conn.request("GET", f"/v1/agent/connect/ca/leaf/{name}")
+            response = conn.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if response.status != 200 or b"BEGIN CERTIFICATE" not in body:
+                    errors.append(response.status)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = time.perf_counter() - started
+    latencies.sort()
+    return total, latencies, errors
+
+
+def wrk(port, path):
+    out = subprocess.run(["wrk", "-t2", "-c64", "-d10s", "--latency", f"http://127.0.0.1:{port}{path}"],
+                         capture_output=True, text=True, timeout=60).stdout
+    return [line.strip() for line in out.splitlines()
+            if line.strip().startswith(("Requests/sec", "Latency", "50%", "99%", "Non-2xx"))]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=".build/release/connectd")
+    parser.add_argument("--names", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="connectd-ca-bench-")
+    proc, port = start_agent(args.bin, work)
+    try:
+        total, latencies, errors = cold_issuance(port, args.names, args.clients)
+        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+        print(f"cold issuance: {args.names} names, {args.clients} clients: {total:.3f} s = {args.names / total:.0f} certs/s; "
+              f"latency p50 {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms; errors {len(errors)}; connectd RSS {rss_kib(proc.pid) / 1024:.1f} MiB")
+        if shutil.which("wrk"):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/v1/agent/connect/ca/leaf/web")
+            conn.getresponse().read()
+            for path in ["/v1/agent/connect/ca/roots", "/v1/agent/connect/ca/leaf/web"]:
+                print(f"wrk -t2 -c64 -d10s GET {path}:")
+                for line in wrk(port, path):
+                    print("   ", line)
+        else:
+            print("wrk is missing: apt-get install -y wrk (cached GET throughput skipped)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
