@@ -43,6 +43,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // ACL tokens and rules, intentions, and the authorize decision.
+        .target(name: "Authorization", dependencies: [
+            "ConnectdCore", "AgentConfig", "AgentState", "CertificateAuthority",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // libsystemd (sd_notify, watchdog, listen fds, journal streams).
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         // connectd's side of the systemd service contract.
@@ -59,7 +65,7 @@ let package = Package(
         ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority",
+            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority", "Authorization",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -70,7 +76,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority",
+            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

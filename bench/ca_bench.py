@@ -76,9 +76,11 @@ def cold_issuance(port, names, clients):
     return total, latencies, errors
 
 
-def wrk(port, path):
-    out = subprocess.run(["wrk", "-t2", "-c64", "-d10s", "--latency", f"http://127.0.0.1:{port}{path}"],
-                         capture_output=True, text=True, timeout=60).stdout
+def wrk(port, path, connections=64, seconds=10, script=None):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run(command + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=60).stdout
     return [line.strip() for line in out.splitlines()
             if line.strip().startswith(("Requests/sec", "Latency", "50%", "99%", "Non-2xx"))]
 
@@ -100,6 +102,10 @@ def main():
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", "/v1/agent/connect/ca/leaf/web")
             conn.getresponse().read()
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unique_leaf.lua")
+            print("wrk -t2 -c8 -d5s, every request a new service name (cold issuance, lighter client):")
+            for line in wrk(port, "/", connections=8, seconds=5, script=script):
+                print("   ", line)
             for path in ["/v1/agent/connect/ca/roots", "/v1/agent/connect/ca/leaf/web"]:
                 print(f"wrk -t2 -c64 -d10s GET {path}:")
                 for line in wrk(port, path):

@@ -57,6 +57,9 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var httpMaxRequestBytes = 1 << 20
     /// `connect.ca_config`: applied when the CA is created and whenever these values change.
     public var caSettings = CASettings()
+    public var acl = ACLSettings()
+    /// Declarative intentions from config files.
+    public var intentions: [IntentionDefinition] = []
     public var dev = false
     /// Config-file services, in load order.
     public var services: [ServiceDefinition] = []
@@ -121,6 +124,18 @@ extension AgentConfiguration {
         config.proxyDefaults.supervision = merged.proxyDefaultSupervision
         if let limit = merged.httpMaxRequestBytes { config.httpMaxRequestBytes = limit }
         config.caSettings = merged.caSettings
+        config.acl = ACLSettings().overlaid(by: merged.acl)
+        config.intentions = merged.intentions
+        var seenIntentions: Set<String> = []
+        for intention in merged.intentions {
+            let key = "\(intention.sourceName) => \(intention.destinationName)"
+            if !seenIntentions.insert(key).inserted {
+                problem("intentions", "duplicate intention found: default/\(intention.sourceName) => default/\(intention.destinationName)")
+            }
+        }
+        if config.acl.enabled && config.acl.masterToken == nil && config.acl.staticTokens.isEmpty {
+            problem("acl.tokens.master", "ACLs are enabled but no token is defined: set acl.tokens.master or acl.static_tokens")
+        }
 
         problems += ServiceSetRules.check(merged.services)
         config.services = merged.services.map(\.definition)

@@ -33,6 +33,9 @@ public struct ConfigFragment: Sendable, Equatable {
     /// `connect.ca_provider` as written (only "consul" is valid).
     public var caProvider: String?
     public var caSettings = CASettings()
+    public var acl = ACLFragment()
+    /// `intentions`: declarative intentions, accumulated across files.
+    public var intentions: [IntentionDefinition] = []
     public var services: [LocatedService] = []
     /// The source that last set a proxy port bound, to place a port-order error.
     public var proxyPortsSource: String?
@@ -63,6 +66,8 @@ public struct ConfigFragment: Sendable, Equatable {
         result.httpMaxRequestBytes = other.httpMaxRequestBytes ?? httpMaxRequestBytes
         result.caProvider = other.caProvider ?? caProvider
         result.caSettings = caSettings.overlaid(by: other.caSettings)
+        result.acl = acl.merged(with: other.acl)
+        result.intentions = intentions + other.intentions
         result.services = services + other.services
         if other.proxyMinPort != nil || other.proxyMaxPort != nil { result.proxyPortsSource = other.proxyPortsSource }
         return result
@@ -136,6 +141,13 @@ extension ConfigFragment {
                 ca.finish()
             }
             connect.finish()
+        }
+        if let acl = root.object("acl") {
+            fragment.acl = ACLFragment.decode(acl)
+            acl.finish()
+        }
+        for reader in root.objectArray("intentions") ?? [] {
+            if let intention = IntentionDefinition.decode(reader) { fragment.intentions.append(intention) }
         }
         if let limits = root.object("limits") {
             fragment.httpMaxRequestBytes = limits.int("http_max_request_bytes", in: 1024...(1 << 30))

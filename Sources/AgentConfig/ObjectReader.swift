@@ -69,6 +69,9 @@ public final class ObjectReader {
 
     public func has(_ key: String) -> Bool { raw(key) != nil }
 
+    /// Every key of the object as written (for map-like objects such as ACL rules).
+    public var keys: [String] { members.map(\.0) }
+
     public func string(_ key: String) -> String? {
         guard let value = raw(key) else { return nil }
         guard case .string(let s) = value else {

@@ -1,5 +1,6 @@
 // Consul's common query parameters: token, wait, index, hash, pretty.
 
+import AgentConfig
 import AgentState
 import ConnectdCore
 
@@ -43,6 +44,14 @@ public struct QueryOptions: Sendable, Equatable {
         } else {
             condition = index > 0 ? .index(index) : .none
         }
+    }
+}
+
+extension QueryOptions {
+    /// The parameters with the agent's settings: `-dev` prettiness and `acl.tokens.default`.
+    public init(_ request: APIRequest, configuration: AgentConfiguration, useHash: Bool = false) throws(APIError) {
+        try self.init(request, defaultToken: configuration.acl.defaultToken ?? "", alwaysPretty: configuration.alwaysPretty,
+                      useHash: useHash)
     }
 }
 

@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import Authorization
 import CertificateAuthority
 import ProxySupervisor
 
@@ -25,6 +26,8 @@ public protocol AgentBackend: Sendable {
     var authority: CertificateAuthority { get }
     /// Leaf certificates per (service, token), renewed in the background.
     var leaves: LeafCache { get }
+    /// Intentions (API and config files), indexed for authorize.
+    var intentions: IntentionStore { get }
     var build: BuildInfo { get }
     /// The stable node ID (UUID) kept under data_dir.
     var nodeID: String { get }

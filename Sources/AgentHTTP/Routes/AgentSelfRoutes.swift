@@ -8,10 +8,14 @@ enum AgentSelfRoutes {
         [
             Route(.exact("/v1/agent/self"), methods: ["GET"]) { request throws(APIError) in
                 let configuration = backend.configuration()
-                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
+                let options = try QueryOptions(request, configuration: configuration)
+                try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(configuration.nodeName))
                 return .json(selfDocument(backend, configuration), pretty: options.pretty)
             },
-            Route(.exact("/v1/agent/reload"), methods: ["PUT"]) { _ throws(APIError) in
+            Route(.exact("/v1/agent/reload"), methods: ["PUT"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend)
+                    .agentWrite(configuration.nodeName))
                 do {
                     try await backend.reload()
                 } catch {

@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import Authorization
 import ConnectdCore
 import Logging
 
@@ -10,32 +11,35 @@ enum AgentServiceRoutes {
         [
             Route(.exact("/v1/agent/services"), methods: ["GET"]) { request throws(APIError) in
                 let configuration = backend.configuration()
-                let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
+                let options = try QueryOptions(request, configuration: configuration)
                 let snapshot = backend.state.snapshot
-                return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand), pretty: options.pretty, index: snapshot.index)
+                let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
+                return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand, visible: authorizer.serviceRead),
+                             pretty: options.pretty, index: snapshot.index)
             },
             Route(.prefix("/v1/agent/service/"), methods: ["GET"]) { request throws(APIError) in
                 let id = request.pathSuffix
-                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, token throws(APIError) in
-                    try serviceDocument(id: id, token: token, snapshot, backend.configuration(), backend.builtinProxyCommand)
+                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
+                    try serviceDocument(id: id, authorizer: authorizer, snapshot, backend.configuration(), backend.builtinProxyCommand)
                 }
             },
             Route(.exact("/v1/agent/service/register"), methods: ["PUT"]) { request throws(APIError) in
                 try await register(request, backend: backend, logger: logger)
             },
             Route(.prefix("/v1/agent/service/deregister/"), methods: ["PUT"]) { request throws(APIError) in
-                try await deregister(id: request.pathSuffix, backend: backend, logger: logger)
+                try await deregister(id: request.pathSuffix, request: request, backend: backend, logger: logger)
             },
         ]
     }
 
-    static func listDocument(_ snapshot: StateSnapshot, _ configuration: AgentConfiguration, _ builtin: [String]) -> JSONValue {
+    static func listDocument(_ snapshot: StateSnapshot, _ configuration: AgentConfiguration, _ builtin: [String],
+                             visible: (String) -> Bool = { _ in true }) -> JSONValue {
         var entries: [String: JSONValue] = [:]
-        for (id, service) in snapshot.services {
+        for (id, service) in snapshot.services where visible(service.definition.name) {
             entries[id] = AgentServiceJSON.service(service, proxy: snapshot.proxy(forTarget: id), configuration: configuration,
                                                    builtinCommand: builtin, style: .list)
         }
-        for (id, proxy) in snapshot.proxies {
+        for (id, proxy) in snapshot.proxies where visible(proxy.proxyServiceName) {
             guard let target = snapshot.services[proxy.targetServiceID] else { continue }
             entries[id] = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
         }
@@ -43,18 +47,20 @@ enum AgentServiceRoutes {
     }
 
     /// A service, or a managed proxy in the `connect-proxy` shape (Consul 1.3+ proxies watch this).
-    static func serviceDocument(id: String, token: String, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
+    static func serviceDocument(id: String, authorizer: Authorizer, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
                                 _ builtin: [String]) throws(APIError) -> (JSONValue, String) {
         if let proxy = snapshot.proxies[id] {
+            try ACLCheck.require(authorizer.proxyRead(proxy))
             guard let target = snapshot.services[proxy.targetServiceID] else {
                 throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
             }
-            let isProxyToken = try ProxyAccess.check(token: token, proxy: proxy)
+            let isProxyToken = authorizer.isToken(of: proxy)
             return AgentServiceJSON.withContentHash(
                 AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .single,
                                               withTelemetry: isProxyToken))
         }
-        guard let service = snapshot.services[id] else { throw APIError.notFound("unknown service ID: \(id)") }
+        guard let service = snapshot.services[id] else { throw ACLCheck.notFound("unknown service ID: \(id)", for: authorizer) }
+        try ACLCheck.require(authorizer.serviceRead(service.definition.name))
         return AgentServiceJSON.withContentHash(
             AgentServiceJSON.service(service, proxy: snapshot.proxy(forTarget: id), configuration: configuration,
                                      builtinCommand: builtin, style: .single))
@@ -62,7 +68,9 @@ enum AgentServiceRoutes {
 
     static func register(_ request: APIRequest, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
         let configuration = backend.configuration()
+        let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend)
         let definition = try RegistrationBody.decode(request.body)
+        try ACLCheck.require(authorizer.serviceWrite(definition.name))
         if definition.managedProxy != nil && !configuration.allowManagedAPIRegistration {
             throw APIError.badRequestAs500("Managed proxy registration via the API is disallowed.")
         }
@@ -80,7 +88,15 @@ enum AgentServiceRoutes {
         return .empty
     }
 
-    static func deregister(id: String, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
+    static func deregister(id: String, request: APIRequest, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
+        let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, backend.configuration()), backend: backend)
+        if let service = backend.state.snapshot.services[id] {
+            try ACLCheck.require(authorizer.serviceWrite(service.definition.name))
+        } else if let proxy = backend.state.snapshot.proxies[id] {
+            try ACLCheck.require(authorizer.serviceWrite(proxy.targetServiceName))
+        } else {
+            try ACLCheck.require(authorizer.seesEverything)
+        }
         if backend.state.snapshot.proxies[id] != nil {
             throw APIError.badRequestAs500(
                 "Managed proxy service cannot be deregistered directly. Deregister the service that has a managed proxy to automatically deregister the managed proxy itself.")

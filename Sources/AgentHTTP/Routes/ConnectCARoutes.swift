@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import Authorization
 import CertificateAuthority
 import ConnectdCore
 
@@ -28,7 +29,7 @@ enum ConnectCARoutes {
     }
 
     static func roots(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
-        let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty)
+        let options = try QueryOptions(request, configuration: backend.configuration())
         let authority = backend.authority
         let view = await (try? BlockingQuery.run(watch: authority.rootsWatch, condition: options.condition,
                                                  wait: BlockingQuery.effectiveWait(requested: options.wait)) { authority.roots })
@@ -50,8 +51,8 @@ enum ConnectCARoutes {
             throw APIError.badRequestReason("invalid service name \"\(service)\": it cannot contain '/', whitespace or control characters")
         }
         let configuration = backend.configuration()
-        let options = try QueryOptions(request, alwaysPretty: configuration.alwaysPretty)
-        try ProxyAccess.checkLeaf(token: options.token, service: service, snapshot: backend.state.snapshot)
+        let options = try QueryOptions(request, configuration: configuration)
+        try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).leaf(service))
         let (cert, hit): (IssuedCert, Bool)
         do throws(CAError) {
             (cert, hit) = try await backend.leaves.fetch(LeafCache.Key(service: service, token: options.token), condition: options.condition,
@@ -67,7 +68,8 @@ enum ConnectCARoutes {
     }
 
     static func configuration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
-        let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty)
+        let options = try QueryOptions(request, configuration: backend.configuration())
+        try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).operatorRead())
         let current = backend.authority.configuration
         var response = APIResponse.json(current.apiJSON, pretty: options.pretty, index: current.modifyIndexValue)
         response.headers += leaderHeaders
@@ -75,6 +77,7 @@ enum ConnectCARoutes {
     }
 
     static func updateConfiguration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+        try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, backend.configuration()), backend: backend).operatorWrite())
         let document = try JSONBody.parse(request.body)
         let sink = ProblemSink(file: nil)
         let reader = try JSONBody.object(document, sink: sink)

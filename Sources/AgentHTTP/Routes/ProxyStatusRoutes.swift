@@ -8,7 +8,8 @@ enum ProxyStatusRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
             Route(.exact("/v1/agent/proxies"), methods: ["GET"]) { request throws(APIError) in
-                let options = try QueryOptions(request, alwaysPretty: backend.configuration().alwaysPretty)
+                let options = try QueryOptions(request, configuration: backend.configuration())
+                try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(backend.configuration().nodeName))
                 return .json(.array(backend.proxyStatus().map(json)), pretty: options.pretty, index: backend.state.snapshot.index)
             },
         ]

@@ -19,6 +19,8 @@ public enum AgentHTTPServer {
             ProxyStatusRoutes.routes(backend),
             ProxyConfigRoutes.routes(backend, cache: cache),
             ConnectCARoutes.routes(backend, cache: cache),
+            AuthorizeRoutes.routes(backend),
+            IntentionRoutes.routes(backend),
         ] + extraRoutes)
     }
 

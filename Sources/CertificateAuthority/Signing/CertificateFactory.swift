@@ -8,13 +8,17 @@ import X509
 
 /// A signing key with its certificate: what signs leaves.
 public struct SigningIdentity: Sendable {
-    public var key: P256.Signing.PrivateKey
-    public var certificate: Certificate
-    public var keyID: [UInt8] { KeyMaterial.keyID(key.publicKey) }
+    public let key: P256.Signing.PrivateKey
+    public let certificate: Certificate
+    /// Computed once: every leaf carries it as its AuthorityKeyId.
+    public let keyID: [UInt8]
+    let signingKey: Certificate.PrivateKey
 
     public init(key: P256.Signing.PrivateKey, certificate: Certificate) {
         self.key = key
         self.certificate = certificate
+        keyID = KeyMaterial.keyID(key.publicKey)
+        signingKey = Certificate.PrivateKey(key)
     }
 }
 
@@ -80,7 +84,7 @@ public enum CertificateFactory {
                 SubjectKeyIdentifier(keyIdentifier: ArraySlice(KeyMaterial.keyID(key.publicKey)))
                 AuthorityKeyIdentifier(keyIdentifier: ArraySlice(signer.keyID))
             },
-            issuerPrivateKey: Certificate.PrivateKey(signer.key))
+            issuerPrivateKey: signer.signingKey)
         return (certificate, key)
     }
 

@@ -3,6 +3,7 @@
 import AgentConfig
 import AgentHTTP
 import AgentState
+import Authorization
 import CertificateAuthority
 import ConnectdCore
 import Foundation
@@ -23,6 +24,7 @@ public final class Agent: AgentBackend, Sendable {
     public let state: AgentState
     public let authority: CertificateAuthority
     public let leaves: LeafCache
+    public let intentions: IntentionStore
     public let build: BuildInfo
     public let nodeID: String
     public let builtinProxyCommand: [String]
@@ -72,6 +74,7 @@ public final class Agent: AgentBackend, Sendable {
         } catch {
             throw AgentStartError(description: "certificate authority: \(error)")
         }
+        intentions = IntentionStore(store: store, logger: logger)
         self.options = options
         self.build = build
         self.logger = logger
@@ -93,6 +96,11 @@ public final class Agent: AgentBackend, Sendable {
 
     /// Applies the config-file services; call once before ``run(onListening:)``.
     public func start() async throws {
+        do throws(IntentionError) {
+            try intentions.applyConfig(configuration().intentions)
+        } catch {
+            throw AgentStartError(description: "cannot apply the configured intentions: \(error)")
+        }
         do {
             try await state.applyConfigFileServices(configuration().services)
         } catch {
@@ -140,6 +148,12 @@ public final class Agent: AgentBackend, Sendable {
             } catch {
                 logger.error("reload refused: connect.ca_config cannot be applied, keeping the old configuration", metadata: ["error": "\(error)"])
                 throw AgentStartError(description: "connect.ca_config: \(error)")
+            }
+            do throws(IntentionError) {
+                try intentions.applyConfig(next.intentions)
+            } catch {
+                logger.error("reload refused: the configured intentions cannot be applied", metadata: ["error": "\(error)"])
+                throw AgentStartError(description: "intentions: \(error)")
             }
             leaves.setRootChangeJitter(next.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter)
             await state.setAllocator(Self.allocator(next))
@@ -198,8 +212,9 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: CAMaintenanceService(authority: authority, leaves: leaves, logger: logger)),
-                .init(service: WatchReleaseService(release: { [state, authority, leaves] in
+                .init(service: WatchReleaseService(release: { [state, authority, leaves, intentions] in
                     state.watch.shutdown()
+                    intentions.watch.shutdown()
                     authority.rootsWatch.shutdown()
                     leaves.shutdown()
                 }, reloads: reloads)),

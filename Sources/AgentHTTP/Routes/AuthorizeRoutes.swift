@@ -1,0 +1,42 @@
+// POST /v1/agent/connect/authorize — called by proxies for every inbound connection; answered
+// from memory (intentions index, token rules).
+
+import AgentConfig
+import Authorization
+import ConnectdCore
+
+enum AuthorizeRoutes {
+    static func routes(_ backend: any AgentBackend) -> [Route] {
+        [
+            Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"]) { request throws(APIError) in
+                try authorize(request, backend: backend)
+            },
+        ]
+    }
+
+    static func authorize(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+        let configuration = backend.configuration()
+        let document = try JSONBody.parse(request.body)
+        let sink = ProblemSink(file: nil)
+        let reader = try JSONBody.object(document, sink: sink)
+        let target = reader.string("target") ?? ""
+        let uri = reader.string("client_cert_uri") ?? ""
+        // Accepted with or without colons; like Consul, not checked against anything.
+        _ = reader.string("client_cert_serial")
+        if let problem = sink.problems.first { throw APIError.badRequestReason("Request decode failed: \(problem.message)") }
+        let client: (namespace: String, service: String)
+        do throws(AuthorizeDecision.InputError) {
+            client = try AuthorizeDecision.validate(target: target, clientCertURI: uri)
+        } catch {
+            throw APIError.badRequestReason(error.reason)
+        }
+        // Input is validated before the token is checked, as in Consul.
+        try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend).authorize(target: target))
+        let result = AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
+                                              intentions: backend.intentions, acl: configuration.acl)
+        var response = APIResponse.json(.object([("Authorized", .bool(result.authorized)), ("Reason", .string(result.reason))]),
+                                        pretty: configuration.alwaysPretty || request.hasQuery("pretty"))
+        response.headers += ConnectCARoutes.cacheHeaders(hit: true)
+        return response
+    }
+}
