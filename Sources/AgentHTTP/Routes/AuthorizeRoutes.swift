@@ -16,7 +16,13 @@ enum AuthorizeRoutes {
 
     static func authorize(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
         let configuration = backend.configuration()
-        let document = try JSONBody.parse(request.body)
+        let document: JSONValue
+        do {
+            document = try JSONBody.parse(request.body)
+        } catch {
+            // Consul's authorize wraps decode failures in its BadRequestError (`Bad request: ...`).
+            throw APIError.badRequestReason(error.message)
+        }
         let sink = ProblemSink(file: nil)
         let reader = try JSONBody.object(document, sink: sink)
         let target = reader.string("target") ?? ""
