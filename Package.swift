@@ -92,6 +92,9 @@ let package = Package(
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
         .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "AuthorizationTests", dependencies: [
+            "Authorization", "AgentState", "AgentConfig", "ConnectdCore", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "AgentStateTests", dependencies: ["AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
             "ConnectdAgent", "AgentHTTP", "AgentState", "AgentConfig", "ConnectdCore",

@@ -100,6 +100,12 @@ public struct StaticToken: Sendable, Equatable {
     public var secret: String
     public var description: String
     public var rules: ACLRules
+
+    public init(secret: String, description: String, rules: ACLRules) {
+        self.secret = secret
+        self.description = description
+        self.rules = rules
+    }
 }
 
 public struct ACLSettings: Sendable, Equatable {

@@ -29,8 +29,8 @@ public struct Intention: Sendable, Equatable {
         self.sourceName = sourceName
         self.destinationName = destinationName
         self.action = action
-        createdAt = now
-        updatedAt = now
+        createdAt = Timestamp.wholeMicroseconds(now)
+        updatedAt = createdAt
     }
 
     /// Consul's precedence: 9 for exact → exact down to 1 for `*/*` → `*/*`.
@@ -109,6 +109,10 @@ public struct Intention: Sendable, Equatable {
 
 /// Go's RFC 3339 with nanoseconds (`2026-11-29T03:48:20.123456Z`), UTC.
 enum Timestamp {
+    static func wholeMicroseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)
+    }
+
     static func format(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970.rounded(.down)
         var time = time_t(seconds)
@@ -118,7 +122,8 @@ enum Timestamp {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        var fraction = String(Int((date.timeIntervalSince1970 - seconds) * 1_000_000))
+        // Rounded: times are kept in whole microseconds, and a parsed one may be a hair off.
+        var fraction = String(min(999_999, Int(((date.timeIntervalSince1970 - seconds) * 1_000_000).rounded())))
         fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
         while fraction.hasSuffix("0") { fraction.removeLast() }
         return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"

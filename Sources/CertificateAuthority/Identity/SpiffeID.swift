@@ -31,35 +31,35 @@ public enum SpiffeID: Sendable, Equatable {
     /// Parses `uri` with Consul's rules: case-insensitive scheme, query and fragment ignored,
     /// percent-encoded path segments decoded after matching.
     public static func parse(_ uri: String) throws(ParseError) -> SpiffeID {
-        guard let schemeEnd = uri.range(of: "://") else { throw .notSpiffeScheme }
-        guard uri[..<schemeEnd.lowerBound].lowercased() == "spiffe" else { throw .notSpiffeScheme }
-        var rest = Substring(uri[schemeEnd.upperBound...])
-        if let cut = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<cut] }
-        let host: Substring
-        let path: Substring
-        if let slash = rest.firstIndex(of: "/") {
-            host = rest[..<slash]
-            path = rest[slash...]
-        } else {
-            host = rest
-            path = ""
-        }
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        func decoded(_ segment: String) throws(ParseError) -> String {
-            guard let value = PercentDecoder.decode(segment), !value.isEmpty else { throw .unexpectedFormat(uri) }
+        // Works on UTF-8 bytes: authorize parses one URI per inbound connection.
+        let bytes = Array(uri.utf8)
+        let slash = UInt8(ascii: "/")
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes.count >= colon + 3,
+              bytes[colon + 1] == slash, bytes[colon + 2] == slash else { throw .notSpiffeScheme }
+        guard String(decoding: bytes[..<colon], as: UTF8.self).lowercased() == "spiffe" else { throw .notSpiffeScheme }
+        var end = bytes.count
+        if let cut = bytes[(colon + 3)...].firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { end = cut }
+        let rest = bytes[(colon + 3)..<end]
+        let hostEnd = rest.firstIndex(of: slash) ?? end
+        let host = String(decoding: rest[..<hostEnd], as: UTF8.self)
+        let path = rest[hostEnd...]
+        // Segments after the leading slash.
+        let segments = path.isEmpty ? [] : path.dropFirst().split(separator: slash, omittingEmptySubsequences: false)
+        func text(_ index: Int) -> String { String(decoding: segments[index], as: UTF8.self) }
+        func decoded(_ index: Int) throws(ParseError) -> String {
+            guard let value = PercentDecoder.decode(text(index)), !value.isEmpty else { throw .unexpectedFormat(uri) }
             return value
         }
-        if segments.count == 6, segments[0] == "ns", segments[2] == "dc", segments[4] == "svc",
+        if segments.count == 6, text(0) == "ns", text(2) == "dc", text(4) == "svc",
            !segments[1].isEmpty, !segments[3].isEmpty, !segments[5].isEmpty {
-            return .service(host: String(host), namespace: try decoded(segments[1]),
-                            datacenter: try decoded(segments[3]), service: try decoded(segments[5]))
+            return .service(host: host, namespace: try decoded(1), datacenter: try decoded(3), service: try decoded(5))
         }
-        if segments.count == 6, segments[0] == "agent", segments[1] == "client", segments[2] == "dc", segments[4] == "id",
+        if segments.count == 6, text(0) == "agent", text(1) == "client", text(2) == "dc", text(4) == "id",
            !segments[3].isEmpty, !segments[5].isEmpty {
-            return .agent(host: String(host), datacenter: try decoded(segments[3]), node: try decoded(segments[5]))
+            return .agent(host: host, datacenter: try decoded(3), node: try decoded(5))
         }
-        if path.isEmpty, let dot = host.firstIndex(of: "."), dot > host.startIndex {
-            return .signing(clusterID: String(host[..<dot]), domain: String(host[host.index(after: dot)...]))
+        if path.isEmpty, let dot = host.utf8.firstIndex(of: UInt8(ascii: ".")), dot > host.utf8.startIndex {
+            return .signing(clusterID: String(host[..<dot]), domain: String(host[host.utf8.index(after: dot)...]))
         }
         throw .unexpectedFormat(uri)
     }

@@ -1,0 +1,112 @@
+import AgentConfig
+import AgentState
+import Authorization
+import ConnectdCore
+import Foundation
+import Logging
+import Testing
+
+func temporaryDirectory() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-authz-\(UUID().uuidString)").path
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func rules(_ json: String) throws -> ACLRules {
+    let sink = ProblemSink(file: "t.json")
+    let reader = try #require(ObjectReader.object(try JSONParser.parse(Array(json.utf8)), path: "rules", sink: sink, matching: .strictSnakeCase))
+    let parsed = ACLRules.decode(reader)
+    reader.finish()
+    #expect(sink.problems.isEmpty, "\(sink.problems)")
+    return parsed
+}
+
+@Suite struct RulesTests {
+    @Test func theMostSpecificRuleWins() throws {
+        let parsed = try rules(#"{"service": {"web": {"policy": "deny"}}, "service_prefix": {"": {"policy": "read"}, "we": {"policy": "write"}}, "operator": "read"}"#)
+        let authorizer = Authorizer(principal: .rules(parsed), defaultAllow: false)
+        #expect(!authorizer.serviceRead("web"), "exact deny beats a prefix write")
+        #expect(authorizer.serviceWrite("west"), "the longer prefix wins")
+        #expect(authorizer.serviceRead("db") && !authorizer.serviceWrite("db"))
+        #expect(authorizer.operatorRead() && !authorizer.operatorWrite())
+        #expect(authorizer.intentionRead("db") && !authorizer.intentionWrite("db"))
+        #expect(!authorizer.agentRead("node"), "no agent rule: the default (deny)")
+        #expect(Authorizer(principal: .rules(ACLRules()), defaultAllow: true).agentWrite("node"))
+    }
+
+    @Test func badRulesNameTheKey() throws {
+        let sink = ProblemSink(file: "acl.json")
+        let reader = try #require(ObjectReader.object(try JSONParser.parse(Array(#"{"service": {"web": {"policy": "admin"}}, "servic": {}}"#.utf8)),
+                                                      path: "acl.static_tokens[0].rules", sink: sink, matching: .strictSnakeCase))
+        _ = ACLRules.decode(reader)
+        reader.finish()
+        let text = sink.problems.map(\.description)
+        #expect(text.contains("acl.json: acl.static_tokens[0].rules.service.web.policy: invalid policy \"admin\" (expected read, write or deny)"))
+        #expect(text.contains { $0.contains("unknown key \"servic\"") && $0.contains("did you mean \"service\"") })
+    }
+
+    @Test func tokensResolve() throws {
+        var settings = ACLSettings()
+        settings.enabled = true
+        settings.defaultAllow = false
+        settings.masterToken = "root"
+        settings.staticTokens = [StaticToken(secret: "reader", description: "", rules: try rules(#"{"service_prefix": {"": {"policy": "read"}}}"#))]
+        #expect(try TokenResolver.resolve("root", settings: settings, proxies: [:], nodeName: "n").seesEverything)
+        #expect(try TokenResolver.resolve("reader", settings: settings, proxies: [:], nodeName: "n").serviceRead("x"))
+        #expect(try !TokenResolver.resolve("", settings: settings, proxies: [:], nodeName: "n").serviceRead("x"))
+        #expect(throws: ACLError.notFound) { try TokenResolver.resolve("bogus", settings: settings, proxies: [:], nodeName: "n") }
+        settings.enabled = false
+        #expect(try TokenResolver.resolve("bogus", settings: settings, proxies: [:], nodeName: "n").seesEverything)
+    }
+}
+
+@Suite struct IntentionStoreTests {
+    func input(_ source: String, _ destination: String, _ action: String = "allow") -> IntentionInput {
+        var input = IntentionInput()
+        input.sourceName = source
+        input.destinationName = destination
+        input.action = action
+        return input
+    }
+
+    @Test func precedenceAsConsul() throws {
+        let now = Date()
+        let cases: [(String, String, Int)] = [("web", "db", 9), ("*", "db", 8), ("web", "*", 6), ("*", "*", 5)]
+        for (source, destination, precedence) in cases {
+            #expect(Intention(id: "x", sourceName: source, destinationName: destination, action: "allow", now: now).precedence == precedence)
+        }
+        var all = Intention(id: "x", sourceName: "*", destinationName: "*", action: "allow", now: now)
+        all.sourceNS = "*"
+        all.destinationNS = "*"
+        #expect(all.precedence == 1)
+    }
+
+    @Test func persistsOrdersAndRejectsDuplicates() throws {
+        let dir = temporaryDirectory()
+        let store = IntentionStore(store: try FileStore(dataDir: dir), logger: Logger(label: "t"))
+        let exact = try store.create(input("web", "db", "deny"))
+        let wildcard = try store.create(input("*", "db"))
+        #expect(throws: IntentionError.self) { try store.create(input("web", "db")) }
+        #expect(store.matches(destination: "db").map(\.id) == [exact.id, wildcard.id])
+        #expect(store.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == exact.id)
+        #expect(store.decide(destination: "db", sourceNamespace: "default", sourceService: "api")?.id == wildcard.id)
+        #expect(store.decide(destination: "cache", sourceNamespace: "default", sourceService: "api") == nil)
+        let reopened = IntentionStore(store: try FileStore(dataDir: dir), logger: Logger(label: "t"))
+        #expect(reopened.list().map(\.apiJSON) == store.list().map(\.apiJSON))
+        #expect(reopened.get(exact.id)?.createIndex == exact.createIndex)
+        try reopened.delete(exact.id)
+        #expect(reopened.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == wildcard.id)
+    }
+
+    @Test func configIntentionsKeepTheirIDs() throws {
+        let store = IntentionStore(store: try FileStore(dataDir: temporaryDirectory()), logger: Logger(label: "t"))
+        try store.applyConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "deny")])
+        let id = try #require(store.list().first?.id)
+        try store.applyConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "allow")])
+        #expect(store.list().map(\.id) == [id])
+        #expect(store.list().first?.action == "allow")
+        #expect(throws: IntentionError.self) { try store.delete(id) }
+        try store.applyConfig([])
+        #expect(store.list().isEmpty)
+    }
+}
