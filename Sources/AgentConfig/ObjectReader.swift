@@ -30,8 +30,12 @@ public final class ObjectReader {
     /// The spelling the document used for each key found (lenient matching), for messages.
     private var spelling: [String: String] = [:]
 
+    /// Each member's key as `matching` compares it, computed once.
+    private let normalizedKeys: [String]
+
     public init(_ members: [(String, JSONValue)], path: String, sink: ProblemSink, matching: KeyMatching) {
         self.members = members
+        normalizedKeys = members.map { matching.normalize($0.0) }
         self.path = path
         self.sink = sink
         self.matching = matching
@@ -58,7 +62,8 @@ public final class ObjectReader {
     public func raw(_ key: String) -> JSONValue? {
         if !askedKeys.contains(key) { askedKeys.append(key) }
         let wanted = matching.normalize(key)
-        for (offset, member) in members.enumerated() where matching.normalize(member.0) == wanted {
+        for offset in normalizedKeys.indices where normalizedKeys[offset] == wanted {
+            let member = members[offset]
             consumed.insert(offset)
             spelling[key] = member.0
             if case .null = member.1 { return nil }

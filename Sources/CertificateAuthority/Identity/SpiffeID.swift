@@ -68,7 +68,7 @@ public enum SpiffeID: Sendable, Equatable {
 /// Percent-decoding of one path segment; nil for a malformed escape.
 enum PercentDecoder {
     static func decode(_ text: String) -> String? {
-        guard text.contains("%") else { return text }
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
