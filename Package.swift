@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations.
@@ -47,6 +48,16 @@ let package = Package(
         .target(name: "Authorization", dependencies: [
             "ConnectdCore", "AgentConfig", "AgentState", "CertificateAuthority",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
+        .target(name: "ConnectProxy", dependencies: [
+            "ConnectdCore", "CertificateAuthority",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // libsystemd (sd_notify, watchdog, listen fds, journal streams).
@@ -85,8 +96,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "connectd", dependencies: [
-            "ConnectdCore", "AgentConfig", "ConnectdAgent", "SystemdSupport",
+            "ConnectdCore", "AgentConfig", "ConnectdAgent", "SystemdSupport", "ConnectProxy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),

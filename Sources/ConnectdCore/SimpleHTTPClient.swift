@@ -51,7 +51,8 @@ public enum SimpleHTTPClient {
         return try parse(data)
     }
 
-    static func connect(host: String, port: Int, timeoutSeconds: Int) throws(SimpleHTTPError) -> Int32 {
+    /// A connected TCP socket (blocking, with send and receive timeouts).
+    public static func connect(host: String, port: Int, timeoutSeconds: Int) throws(SimpleHTTPError) -> Int32 {
         let address = host == "localhost" ? "127.0.0.1" : host.trimmingBrackets
         let fd = socket(SocketAddress.family(of: address), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SimpleHTTPError(description: "socket: \(String(cString: strerror(errno)))") }

@@ -28,6 +28,8 @@ public protocol AgentBackend: Sendable {
     var leaves: LeafCache { get }
     /// Intentions (API and config files), indexed for authorize.
     var intentions: IntentionStore { get }
+    /// The "Connect Proxy Listening" check of each managed proxy.
+    var health: HealthBoard { get }
     var build: BuildInfo { get }
     /// The stable node ID (UUID) kept under data_dir.
     var nodeID: String { get }

@@ -21,6 +21,7 @@ public enum AgentHTTPServer {
             ConnectCARoutes.routes(backend, cache: cache),
             AuthorizeRoutes.routes(backend),
             IntentionRoutes.routes(backend),
+            CatalogRoutes.routes(backend),
         ] + extraRoutes)
     }
 

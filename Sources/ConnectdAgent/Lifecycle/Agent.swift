@@ -25,6 +25,7 @@ public final class Agent: AgentBackend, Sendable {
     public let authority: CertificateAuthority
     public let leaves: LeafCache
     public let intentions: IntentionStore
+    public let health = HealthBoard()
     public let build: BuildInfo
     public let nodeID: String
     public let builtinProxyCommand: [String]
@@ -212,6 +213,7 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: CAMaintenanceService(authority: authority, leaves: leaves, logger: logger)),
+                .init(service: ListenerCheckService(state: state, board: health, logger: logger)),
                 .init(service: WatchReleaseService(release: { [state, authority, leaves, intentions] in
                     state.watch.shutdown()
                     intentions.watch.shutdown()

@@ -1,0 +1,166 @@
+// Single-node catalog and health from local state: /v1/health/connect/:service,
+// /v1/catalog/connect/:service, /v1/catalog/services; index-blocking on the state index.
+
+import AgentConfig
+import AgentState
+import Authorization
+import ConnectdCore
+
+enum CatalogRoutes {
+    static func routes(_ backend: any AgentBackend) -> [Route] {
+        [
+            Route(.prefix("/v1/health/connect/"), methods: ["GET"]) { request throws(APIError) in
+                let passingOnly = request.hasQuery("passing")
+                return try await blocking(request, backend) { snapshot, authorizer, configuration throws(APIError) in
+                    let name = request.pathSuffix
+                    try ACLCheck.require(authorizer.serviceRead(name))
+                    return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
+                        let check = backend.health.status(of: proxy.proxyServiceID)
+                        if passingOnly && !check.isPassing { return nil }
+                        return .object([
+                            ("Node", node(backend, configuration, snapshot)),
+                            ("Service", service(proxy, snapshot, configuration, backend)),
+                            ("Checks", .array([checkJSON(proxy, check, configuration, snapshot)])),
+                        ])
+                    })
+                }
+            },
+            Route(.prefix("/v1/catalog/connect/"), methods: ["GET"]) { request throws(APIError) in
+                try await blocking(request, backend) { snapshot, authorizer, configuration throws(APIError) in
+                    let name = request.pathSuffix
+                    try ACLCheck.require(authorizer.serviceRead(name))
+                    return .array(connectProxies(for: name, snapshot).map { proxy in
+                        catalogService(proxy, snapshot, configuration, backend)
+                    })
+                }
+            },
+            Route(.exact("/v1/catalog/services"), methods: ["GET"]) { request throws(APIError) in
+                try await blocking(request, backend) { snapshot, authorizer, _ throws(APIError) in
+                    var names: [String: Set<String>] = [:]
+                    for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
+                        names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
+                    }
+                    for proxy in snapshot.proxies.values where authorizer.serviceRead(proxy.proxyServiceName) {
+                        names[proxy.proxyServiceName, default: []].formUnion([])
+                    }
+                    return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
+                }
+            },
+        ]
+    }
+
+    /// Answers with `render` over the current state, blocking on `?index=` like Consul's catalog.
+    static func blocking(_ request: APIRequest, _ backend: any AgentBackend,
+                         render: @escaping (StateSnapshot, Authorizer, AgentConfiguration) throws(APIError) -> JSONValue) async throws(APIError) -> APIResponse {
+        let configuration = backend.configuration()
+        let options = try QueryOptions(request, configuration: configuration)
+        struct Rendered: BlockingResult {
+            var body: JSONValue
+            var resourceIndex: UInt64
+            var contentHash: String { "" }
+        }
+        let state = backend.state
+        do {
+            let result = try await BlockingQuery.run(watch: state.watch, condition: options.condition,
+                                                     wait: BlockingQuery.effectiveWait(requested: options.wait)) { () throws(APIError) -> Rendered in
+                let snapshot = state.snapshot
+                let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
+                return Rendered(body: try render(snapshot, authorizer, backend.configuration()), resourceIndex: snapshot.index)
+            }
+            var response = APIResponse.json(result.body, pretty: options.pretty, index: result.resourceIndex)
+            response.headers += ConnectCARoutes.leaderHeaders
+            return response
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError.internalError("\(error)")
+        }
+    }
+
+    /// Managed proxies whose target service is named `name`, by proxy ID.
+    static func connectProxies(for name: String, _ snapshot: StateSnapshot) -> [ManagedProxy] {
+        snapshot.proxies.values.filter { $0.targetServiceName == name }.sorted { $0.proxyServiceID < $1.proxyServiceID }
+    }
+
+    /// This node's address: `bind_addr`, or loopback when that is a wildcard.
+    static func nodeAddress(_ configuration: AgentConfiguration) -> String {
+        ["0.0.0.0", "::", ""].contains(configuration.bindAddr) ? "127.0.0.1" : configuration.bindAddr
+    }
+
+    static func node(_ backend: any AgentBackend, _ configuration: AgentConfiguration, _ snapshot: StateSnapshot) -> JSONValue {
+        let address = nodeAddress(configuration)
+        return .object([
+            ("ID", .string(backend.nodeID)),
+            ("Node", .string(configuration.nodeName)),
+            ("Address", .string(address)),
+            ("Datacenter", .string(configuration.datacenter)),
+            ("TaggedAddresses", .object([("lan", .string(address)), ("wan", .string(address))])),
+            ("Meta", .object([])),
+            ("CreateIndex", .int(1)),
+            ("ModifyIndex", .int(Int64(snapshot.index))),
+        ])
+    }
+
+    static func service(_ proxy: ManagedProxy, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
+                        _ backend: any AgentBackend) -> JSONValue {
+        guard let target = snapshot.services[proxy.targetServiceID] else { return .null }
+        var members = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
+            .objectMembers ?? []
+        members.removeAll { $0.0 == "Proxy" }
+        let proxyJSON = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)["Proxy"] ?? .null
+        members += [
+            ("ProxyDestination", .string(proxy.targetServiceName)),
+            ("Proxy", proxyJSON),
+            ("Connect", .object([("Native", .bool(false)), ("Proxy", .null)])),
+            ("CreateIndex", .int(1)),
+            ("ModifyIndex", .int(Int64(snapshot.index))),
+        ]
+        return .object(members)
+    }
+
+    /// `/v1/catalog/connect/:service` entries: Consul's CatalogService shape.
+    static func catalogService(_ proxy: ManagedProxy, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
+                               _ backend: any AgentBackend) -> JSONValue {
+        let service = service(proxy, snapshot, configuration, backend)
+        let address = nodeAddress(configuration)
+        return .object([
+            ("ID", .string(backend.nodeID)),
+            ("Node", .string(configuration.nodeName)),
+            ("Address", .string(address)),
+            ("Datacenter", .string(configuration.datacenter)),
+            ("TaggedAddresses", .object([("lan", .string(address)), ("wan", .string(address))])),
+            ("NodeMeta", .object([])),
+            ("ServiceKind", .string("connect-proxy")),
+            ("ServiceID", service["ID"] ?? .null),
+            ("ServiceName", service["Service"] ?? .null),
+            ("ServiceTags", .array([])),
+            ("ServiceAddress", service["Address"] ?? .string("")),
+            ("ServiceMeta", .object([])),
+            ("ServicePort", service["Port"] ?? .int(0)),
+            ("ServiceEnableTagOverride", .bool(false)),
+            ("ServiceProxyDestination", .string(proxy.targetServiceName)),
+            ("ServiceProxy", service["Proxy"] ?? .null),
+            ("ServiceConnect", .object([("Native", .bool(false)), ("Proxy", .null)])),
+            ("CreateIndex", .int(1)),
+            ("ModifyIndex", .int(Int64(snapshot.index))),
+        ])
+    }
+
+    static func checkJSON(_ proxy: ManagedProxy, _ check: CheckStatus, _ configuration: AgentConfiguration,
+                          _ snapshot: StateSnapshot) -> JSONValue {
+        .object([
+            ("Node", .string(configuration.nodeName)),
+            ("CheckID", .string("service:\(proxy.proxyServiceID)")),
+            ("Name", .string("Connect Proxy Listening")),
+            ("Status", .string(check.status)),
+            ("Notes", .string("")),
+            ("Output", .string(check.output)),
+            ("ServiceID", .string(proxy.proxyServiceID)),
+            ("ServiceName", .string(proxy.proxyServiceName)),
+            ("ServiceTags", .array([])),
+            ("Definition", .object([])),
+            ("CreateIndex", .int(1)),
+            ("ModifyIndex", .int(Int64(snapshot.index))),
+        ])
+    }
+}

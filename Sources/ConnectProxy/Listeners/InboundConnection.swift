@@ -1,0 +1,152 @@
+// One accepted connection on the public listener, after the TLS handler: waits for the
+// handshake (bounded), asks the agent to authorize the client's SPIFFE ID for the target, dials
+// the local service, then glues the two. Bytes read before that are held (bounded).
+
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private enum Phase { case handshaking, authorizing, connecting, glued, closed }
+
+    private let listener: PublicListenerConfig
+    private let target: String
+    private let agent: AgentClient
+    private let logger: Logger
+    private var phase = Phase.handshaking
+    private var held: [ByteBuffer] = []
+    private var heldBytes = 0
+    static let holdLimit = 1 << 20
+
+    init(listener: PublicListenerConfig, target: String, agent: AgentClient, logger: Logger) {
+        self.listener = listener
+        self.target = target
+        self.agent = agent
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(Int64(listener.handshakeTimeoutMs))) {
+            let (handler, context) = bound.value
+            if handler.phase == .handshaking {
+                handler.logger.info("closing inbound connection: TLS handshake timed out")
+                handler.close(context)
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        heldBytes += buffer.readableBytes
+        held.append(buffer)
+        if heldBytes > Self.holdLimit {
+            logger.warning("closing inbound connection: too much data before it was authorized")
+            close(context)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls, phase == .handshaking {
+            authorize(context)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if phase == .handshaking {
+            // A bare TCP connect (the agent's listener check) ends with EOF: not worth a line.
+            let quiet = "\(error)".contains("EOF during handshake")
+            logger.log(level: quiet ? .debug : .info, "inbound TLS handshake failed", metadata: ["error": "\(error)"])
+        }
+        close(context)
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        phase = .closed
+        held.removeAll()
+        context.close(promise: nil)
+    }
+
+    private func authorize(_ context: ChannelHandlerContext) {
+        phase = .authorizing
+        guard let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+              let peer = tls.peerCertificate, let identity = TLSMaterial.identity(of: peer) else {
+            logger.info("closing inbound connection: the client certificate has no SPIFFE URI")
+            close(context)
+            return
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let (agent, target, logger) = (agent, target, logger)
+        Task {
+            let outcome: Result<(authorized: Bool, reason: String), any Error>
+            do {
+                outcome = .success(try await agent.authorize(target: target, clientURI: identity.uri, serial: identity.serial))
+            } catch {
+                outcome = .failure(error)
+            }
+            loop.execute {
+                let (handler, context) = bound.value
+                guard handler.phase == .authorizing else { return }
+                switch outcome {
+                case .success(let answer) where answer.authorized:
+                    logger.debug("inbound connection authorized", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
+                    handler.connectLocal(context)
+                case .success(let answer):
+                    logger.info("inbound connection denied", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
+                    handler.close(context)
+                case .failure(let error):
+                    logger.warning("inbound connection closed: authorize failed", metadata: ["client": "\(identity.uri)", "error": "\(error)"])
+                    handler.close(context)
+                }
+            }
+        }
+    }
+
+    private func connectLocal(_ context: ChannelHandlerContext) {
+        phase = .connecting
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let (host, port, logger) = (listener.localServiceHost, listener.localServicePort, logger)
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(.milliseconds(Int64(listener.localConnectTimeoutMs)))
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .connect(host: host, port: port)
+            .whenComplete { result in
+                let (handler, context) = bound.value
+                switch result {
+                case .success(let local):
+                    guard handler.phase == .connecting else {
+                        local.close(promise: nil)
+                        return
+                    }
+                    handler.glue(context, to: local)
+                case .failure(let error):
+                    logger.warning("inbound connection closed: cannot reach the local service",
+                                   metadata: ["address": "\(host):\(port)", "error": "\(error)"])
+                    handler.close(context)
+                }
+            }
+    }
+
+    private func glue(_ context: ChannelHandlerContext, to local: any Channel) {
+        let (inboundGlue, localGlue) = GlueHandler.matchedPair()
+        do {
+            try local.pipeline.syncOperations.addHandler(localGlue)
+            try context.pipeline.syncOperations.addHandler(inboundGlue, position: .after(self))
+        } catch {
+            local.close(promise: nil)
+            close(context)
+            return
+        }
+        phase = .glued
+        for buffer in held { local.write(buffer, promise: nil) }
+        local.flush()
+        held.removeAll()
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}

@@ -1,0 +1,108 @@
+// The proxy's listening sockets: the public mTLS listener and one plain listener per upstream,
+// reconciled against the current config (a changed address or port rebinds; others stay open).
+
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+actor ListenerSet {
+    private enum Key: Hashable {
+        case publicListener(PublicListenerConfig, target: String)
+        case upstream(UpstreamConfig)
+    }
+
+    private enum Lifecycle { case running, stopped }
+
+    private let group: any EventLoopGroup
+    private let runtime: ProxyRuntime
+    private let agent: AgentClient
+    private let logger: Logger
+    private var channels: [Key: any Channel] = [:]
+    private var lifecycle = Lifecycle.running
+
+    init(group: any EventLoopGroup, runtime: ProxyRuntime, agent: AgentClient, logger: Logger) {
+        self.group = group
+        self.runtime = runtime
+        self.agent = agent
+        self.logger = logger
+    }
+
+    /// Binds what `config` asks for that is not bound yet and closes what it no longer asks for.
+    func apply(_ config: ProxyConfig) async {
+        guard lifecycle == .running else { return }
+        var desired: Set<Key> = Set(config.upstreams.map { .upstream($0) })
+        if let listener = config.publicListener { desired.insert(.publicListener(listener, target: config.targetServiceName)) }
+        for (key, channel) in channels where !desired.contains(key) {
+            channels.removeValue(forKey: key)
+            try? await channel.close()
+            logger.info("closed listener", metadata: ["listener": "\(Self.describe(key))"])
+        }
+        for key in desired where channels[key] == nil {
+            do {
+                channels[key] = try await bind(key)
+                logger.info("listening", metadata: ["listener": "\(Self.describe(key))"])
+            } catch {
+                logger.error("cannot listen", metadata: ["listener": "\(Self.describe(key))", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Closes every listener; open connections are left to finish.
+    func stop() async {
+        lifecycle = .stopped
+        for channel in channels.values { try? await channel.close() }
+        channels.removeAll()
+    }
+
+    private static func describe(_ key: Key) -> String {
+        switch key {
+        case .publicListener(let listener, let target):
+            "public \(listener.bindAddress):\(listener.bindPort) -> \(target) at \(listener.localServiceHost):\(listener.localServicePort)"
+        case .upstream(let upstream):
+            "upstream \(upstream.localBindAddress):\(upstream.localBindPort) -> \(upstream.destinationName)"
+        }
+    }
+
+    private func bind(_ key: Key) async throws -> any Channel {
+        let runtime = runtime
+        let agent = agent
+        let logger = logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+        switch key {
+        case .publicListener(let listener, let target):
+            return try await bootstrap.childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let material = runtime.material else { throw ProxyNotReady() }
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: material.serverContext))
+                    try channel.pipeline.syncOperations.addHandler(
+                        InboundConnection(listener: listener, target: target, agent: agent, logger: logger))
+                    ConnectionCount.track(channel, runtime)
+                }
+            }.bind(host: listener.bindAddress, port: listener.bindPort).get()
+        case .upstream(let upstream):
+            return try await bootstrap.childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        UpstreamConnection(upstream: upstream, runtime: runtime, agent: agent, logger: logger))
+                    ConnectionCount.track(channel, runtime)
+                }
+            }.bind(host: upstream.localBindAddress, port: upstream.localBindPort).get()
+        }
+    }
+}
+
+struct ProxyNotReady: Error, CustomStringConvertible {
+    var description: String { "no certificate yet" }
+}
+
+enum ConnectionCount {
+    /// Counts `channel` as open until it closes.
+    static func track(_ channel: any Channel, _ runtime: ProxyRuntime) {
+        runtime.openConnections.add(1, ordering: .relaxed)
+        channel.closeFuture.whenComplete { _ in runtime.openConnections.subtract(1, ordering: .relaxed) }
+    }
+}

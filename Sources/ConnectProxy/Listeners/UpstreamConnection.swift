@@ -1,0 +1,228 @@
+// One accepted connection on an upstream listener: finds a healthy instance of the destination
+// through the agent's health endpoint, dials it with TLS presenting the proxy's leaf, checks the
+// server's SPIFFE ID is the destination's, then glues. Bytes read before that are held (bounded).
+
+import CertificateAuthority
+import ConnectdCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private enum Phase { case discovering, connecting, glued, closed }
+
+    private let upstream: UpstreamConfig
+    private let runtime: ProxyRuntime
+    private let agent: AgentClient
+    private let logger: Logger
+    private var phase = Phase.discovering
+    private var held: [ByteBuffer] = []
+    private var heldBytes = 0
+
+    init(upstream: UpstreamConfig, runtime: ProxyRuntime, agent: AgentClient, logger: Logger) {
+        self.upstream = upstream
+        self.runtime = runtime
+        self.agent = agent
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        let agent = agent
+        let upstream = upstream
+        Task {
+            let outcome = await UpstreamConnection.discover(agent: agent, upstream: upstream)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.discovered(outcome, context)
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    private func discovered(_ outcome: Result<[Instance], DiscoveryError>, _ context: ChannelHandlerContext) {
+        guard phase == .discovering else { return }
+        switch outcome {
+        case .success(let instances):
+            guard let instance = instances.randomElement() else {
+                logger.warning("upstream connection closed: no healthy instance", metadata: ["destination": "\(upstream.destinationName)"])
+                close(context)
+                return
+            }
+            dial(context, host: instance.host, port: instance.port)
+        case .failure(let error):
+            logger.warning("upstream connection closed: discovery failed",
+                           metadata: ["destination": "\(upstream.destinationName)", "error": "\(error)"])
+            close(context)
+        }
+    }
+
+    /// Healthy instances of the upstream's destination, from the agent.
+    static func discover(agent: AgentClient, upstream: UpstreamConfig) async -> Result<[Instance], DiscoveryError> {
+        var target = "/v1/health/connect/\(upstream.destinationName)?passing"
+        if !upstream.datacenter.isEmpty { target += "&dc=\(upstream.datacenter)" }
+        do {
+            return .success(instances(try await agent.json(target).0))
+        } catch {
+            return .failure(DiscoveryError(description: "\(error)"))
+        }
+    }
+
+    struct Instance: Sendable {
+        var host: String
+        var port: Int
+    }
+
+    struct DiscoveryError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Address and port of each entry of a health answer (service address, else node address).
+    static func instances(_ answer: JSONValue) -> [Instance] {
+        guard case .array(let entries) = answer else { return [] }
+        return entries.compactMap { entry in
+            guard let port = ProxyConfig.int(entry["Service"]?["Port"]), port > 0 else { return nil }
+            var host = entry["Service"]?["Address"]?.stringValue ?? ""
+            if host.isEmpty || host == "0.0.0.0" || host == "::" { host = entry["Node"]?["Address"]?.stringValue ?? "127.0.0.1" }
+            return Instance(host: host, port: port)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        heldBytes += buffer.readableBytes
+        held.append(buffer)
+        if heldBytes > InboundConnection.holdLimit {
+            logger.warning("closing upstream connection: too much data before the destination was reached")
+            close(context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { close(context) }
+
+    private func close(_ context: ChannelHandlerContext) {
+        phase = .closed
+        held.removeAll()
+        context.close(promise: nil)
+    }
+
+    private func dial(_ context: ChannelHandlerContext, host: String, port: Int) {
+        guard let material = runtime.material else {
+            close(context)
+            return
+        }
+        phase = .connecting
+        let loop = context.eventLoop
+        let verified = loop.makePromise(of: Void.self)
+        let expected = upstream.destinationName
+        let trustDomain = material.trustDomain
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let logger = logger
+        ClientBootstrap(group: loop)
+            .connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = try NIOSSLClientHandler(context: material.clientContext, serverHostname: nil)
+                    try channel.pipeline.syncOperations.addHandler(tls)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ServerIdentityCheck(expectedService: expected, trustDomain: trustDomain, verified: verified))
+                }
+            }
+            .connect(host: host, port: port)
+            .flatMap { channel in verified.futureResult.map { channel } }
+            .whenComplete { result in
+                let (handler, context) = bound.value
+                switch result {
+                case .success(let remote):
+                    guard handler.phase == .connecting else {
+                        remote.close(promise: nil)
+                        return
+                    }
+                    handler.glue(context, to: remote)
+                case .failure(let error):
+                    logger.warning("upstream connection closed: cannot reach the destination",
+                                   metadata: ["destination": "\(expected)", "address": "\(host):\(port)", "error": "\(error)"])
+                    handler.close(context)
+                }
+            }
+    }
+
+    private func glue(_ context: ChannelHandlerContext, to remote: any Channel) {
+        let (localGlue, remoteGlue) = GlueHandler.matchedPair()
+        do {
+            if let check = try? remote.pipeline.syncOperations.handler(type: ServerIdentityCheck.self) {
+                remote.pipeline.syncOperations.removeHandler(check, promise: nil)
+            }
+            try remote.pipeline.syncOperations.addHandler(remoteGlue)
+            try context.pipeline.syncOperations.addHandler(localGlue, position: .after(self))
+        } catch {
+            remote.close(promise: nil)
+            close(context)
+            return
+        }
+        phase = .glued
+        for buffer in held { remote.write(buffer, promise: nil) }
+        remote.flush()
+        held.removeAll()
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
+    }
+}
+
+/// Completes `verified` once the TLS handshake is done and the server's certificate names the
+/// expected service; fails it (and closes) otherwise.
+final class ServerIdentityCheck: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    struct Mismatch: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let expectedService: String
+    private let trustDomain: String
+    private let verified: EventLoopPromise<Void>
+    private var done = false
+
+    init(expectedService: String, trustDomain: String, verified: EventLoopPromise<Void>) {
+        self.expectedService = expectedService
+        self.trustDomain = trustDomain
+        self.verified = verified
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls, !done {
+            done = true
+            let peer = (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self))?.peerCertificate
+            let identity = peer.flatMap(TLSMaterial.identity(of:))
+            if let identity, case .service(let host, _, _, let service)? = try? SpiffeID.parse(identity.uri),
+               service == expectedService, host.lowercased() == trustDomain.lowercased() {
+                verified.succeed(())
+            } else {
+                verified.fail(Mismatch(description: "the server presented \(identity?.uri ?? "no SPIFFE ID"), not service \(expectedService)"))
+                context.close(promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !done {
+            done = true
+            verified.fail(error)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !done {
+            done = true
+            verified.fail(Mismatch(description: "connection closed during the TLS handshake"))
+        }
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,158 @@
+// Runs `connectd proxy`: watches its config (hash), leaf and roots (index) on the agent, keeps
+// the listeners in line with the config and the TLS material current, and stops on SIGTERM or
+// SIGINT after a short grace for open connections. When the agent is unreachable it keeps
+// serving with what it has and retries with backoff.
+
+import ConnectdCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+public struct ProxyRunner: Sendable {
+    public enum Mode: Sendable {
+        /// A managed proxy: its config comes from `/v1/agent/connect/proxy/<id>`.
+        case managed(proxyID: String)
+        /// `-service` with flags: a fixed config.
+        case unmanaged(ProxyConfig)
+    }
+
+    let mode: Mode
+    let agent: AgentClient
+    let logger: Logger
+    /// How long open connections may finish after a stop signal.
+    let stopGrace: Duration
+
+    public init(mode: Mode, agent: AgentClient, logger: Logger, stopGrace: Duration = .seconds(5)) {
+        self.mode = mode
+        self.agent = agent
+        self.logger = logger
+        self.stopGrace = stopGrace
+    }
+
+    /// Runs until `stop` returns (a signal), then closes listeners and waits out the grace.
+    public func run(until stop: @escaping @Sendable () async -> Void) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let runtime = ProxyRuntime()
+        let listeners = ListenerSet(group: group, runtime: runtime, agent: agent, logger: logger)
+
+        let watchers = Task {
+            await withTaskGroup(of: Void.self) { tasks in
+                switch mode {
+                case .managed(let proxyID):
+                    tasks.addTask {
+                        await watchConfig(proxyID: proxyID, runtime: runtime, listeners: listeners)
+                    }
+                case .unmanaged(let config):
+                    runtime.set(config: config)
+                    tasks.addTask { await watchCertificates(service: config.targetServiceName, runtime: runtime, listeners: listeners) }
+                }
+                tasks.addTask { await watchRoots(runtime: runtime, listeners: listeners) }
+            }
+        }
+        await stop()
+        logger.info("stopping: closing listeners")
+        watchers.cancel()
+        await listeners.stop()
+        let clock = ContinuousClock()
+        let deadline = clock.now + stopGrace
+        while runtime.openConnections.load(ordering: .relaxed) > 0 && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = runtime.openConnections.load(ordering: .relaxed)
+        if left > 0 { logger.info("stopping with open connections", metadata: ["connections": "\(left)"]) }
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    // MARK: - Watches
+
+    private func watchConfig(proxyID: String, runtime: ProxyRuntime, listeners: ListenerSet) async {
+        var hash = ""
+        var leafWatch: Task<Void, Never>?
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            do {
+                let target = "/v1/agent/connect/proxy/\(proxyID)" + (hash.isEmpty ? "" : "?hash=\(hash)&wait=5m")
+                let (body, response) = try await agent.json(target, timeoutSeconds: 360)
+                backoff.reset()
+                let newHash = response.header("X-Consul-Contenthash") ?? body["ContentHash"]?.stringValue ?? ""
+                guard newHash != hash else { continue }
+                hash = newHash
+                let config = try ProxyConfig(agentAnswer: body)
+                let previous = runtime.config
+                runtime.set(config: config)
+                if previous?.targetServiceName != config.targetServiceName {
+                    leafWatch?.cancel()
+                    leafWatch = Task { await watchCertificates(service: config.targetServiceName, runtime: runtime, listeners: listeners) }
+                }
+                logger.info("proxy config applied", metadata: ["hash": "\(hash)", "upstreams": "\(config.upstreams.count)"])
+                if runtime.material != nil { await listeners.apply(config) }
+            } catch {
+                if Task.isCancelled { break }
+                let wait = backoff.next()
+                logger.warning("cannot read the proxy config; retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                try? await Task.sleep(for: wait)
+            }
+        }
+        leafWatch?.cancel()
+    }
+
+    private func watchCertificates(service: String, runtime: ProxyRuntime, listeners: ListenerSet) async {
+        await watchIndexed(path: "/v1/agent/connect/ca/leaf/\(service)", what: "leaf certificate") { body in
+            await refreshMaterial(runtime.update(leaf: body), runtime: runtime, listeners: listeners)
+        }
+    }
+
+    private func watchRoots(runtime: ProxyRuntime, listeners: ListenerSet) async {
+        await watchIndexed(path: "/v1/agent/connect/ca/roots", what: "CA roots") { body in
+            await refreshMaterial(runtime.update(roots: body), runtime: runtime, listeners: listeners)
+        }
+    }
+
+    /// GET `path`, then `?index=<last>&wait=5m` again and again; `apply` each new answer.
+    private func watchIndexed(path: String, what: String, apply: @Sendable (JSONValue) async -> Void) async {
+        var index = "0"
+        var backoff = Backoff()
+        while !Task.isCancelled {
+            do {
+                let target = index == "0" ? path : "\(path)?index=\(index)&wait=5m"
+                let (body, response) = try await agent.json(target, timeoutSeconds: 360)
+                backoff.reset()
+                let newIndex = response.header("X-Consul-Index") ?? index
+                guard newIndex != index else { continue }
+                index = newIndex
+                await apply(body)
+            } catch {
+                if Task.isCancelled { break }
+                let wait = backoff.next()
+                logger.warning("cannot read the \(what); retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                try? await Task.sleep(for: wait)
+            }
+        }
+    }
+
+    private func refreshMaterial(_ documents: (leaf: JSONValue, roots: JSONValue)?, runtime: ProxyRuntime, listeners: ListenerSet) async {
+        guard let (leaf, roots) = documents else { return }
+        do {
+            let material = try TLSMaterial(leaf: leaf, roots: roots)
+            let first = runtime.material == nil
+            runtime.set(material: material)
+            logger.info("TLS material updated", metadata: ["leaf_serial": "\(material.leafSerial)", "trust_domain": "\(material.trustDomain)"])
+            if first, let config = runtime.config { await listeners.apply(config) }
+        } catch {
+            logger.error("cannot use the certificate from the agent; keeping the previous one", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// 1 s doubling to 30 s.
+struct Backoff {
+    private var current: Duration = .seconds(1)
+    mutating func reset() { current = .seconds(1) }
+    mutating func next() -> Duration {
+        defer { current = min(current * 2, .seconds(30)) }
+        return current
+    }
+}
