@@ -11,8 +11,13 @@ setup:
 build: setup
 	$(SWIFT) build --build-tests
 
-## Run the agent in -dev mode with the demo services in contrib/dev (HTTP on 127.0.0.1:8500).
+## Run the agent in -dev mode with the demo services in contrib/dev (HTTP on 127.0.0.1:8500):
+## web (8080) and db (8081) are tiny HTTP servers, each behind a managed `connectd proxy`;
+## web's upstream listener 127.0.0.1:9191 reaches db over mutual TLS.
 run: build
+	@$(BIN) demo-http -name web -listen 127.0.0.1:8080 & web=$$!; \
+	$(BIN) demo-http -name db -listen 127.0.0.1:8081 & db=$$!; \
+	trap 'kill $$web $$db 2>/dev/null' EXIT INT TERM; \
 	$(BIN) agent -dev -config-dir contrib/dev
 
 ## Build and run every test: Swift unit, HTTP and end-to-end tests, then the Python client tests.
