@@ -1,0 +1,185 @@
+import ConnectdCore
+import Foundation
+import Testing
+
+/// Two managed `connectd proxy` processes in front of two `connectd demo-http` services: web's
+/// upstream listener reaches db over mutual TLS. Real binaries, real certificates, loopback only.
+@Suite(.serialized) struct ConnectProxyTests {
+    /// A TCP port free right now on 127.0.0.1.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    final class Demo: @unchecked Sendable {
+        let dir: String
+        let agent: AgentProcess
+        let services: [Process]
+        let upstreamPort: Int
+        let dbProxyPort: Int
+
+        init(label: String) throws {
+            dir = makeTemporaryDirectory(label)
+            let (webPort, dbPort, upstreamPort, webProxyPort, dbProxyPort) = (freePort(), freePort(), freePort(), freePort(), freePort())
+            self.upstreamPort = upstreamPort
+            self.dbProxyPort = dbProxyPort
+            var services: [Process] = []
+            for (name, port) in [("web", webPort), ("db", dbPort)] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: connectdBinary())
+                process.arguments = ["demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
+                try process.run()
+                services.append(process)
+            }
+            self.services = services
+            let config = """
+            {"bind_addr": "127.0.0.1",
+             "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"},
+                         "ca_config": {"root_change_jitter": "0s"}},
+             "services": [
+               {"name": "web", "port": \(webPort), "connect": {"proxy": {"config": {"bind_port": \(webProxyPort)},
+                 "upstreams": [{"destination_name": "db", "local_bind_port": \(upstreamPort)}]}}},
+               {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)}}}}]}
+            """
+            try config.write(toFile: dir + "/demo.json", atomically: true, encoding: .utf8)
+            agent = try AgentProcess(["-data-dir", dir + "/data", "-config-file", dir + "/demo.json", "-log-level", "debug"])
+        }
+
+        /// One HTTP GET through web's upstream listener; the body, or nil when the connection failed.
+        func throughUpstream() -> String? {
+            guard let response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: upstreamPort, target: "/",
+                                                            timeoutSeconds: 5), response.status == 200 else { return nil }
+            return response.text
+        }
+
+        /// Waits (bounded) until a request through the upstream succeeds or fails, as wanted.
+        func waitUntil(reachable: Bool, seconds: Double = 30) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if (throughUpstream() == "hello from db\n") == reachable { return true }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            return false
+        }
+
+        func post(_ target: String, _ body: String) throws -> SimpleHTTPResponse {
+            try SimpleHTTPClient.send(method: "POST", host: "127.0.0.1", port: agent.port, target: target, body: Array(body.utf8))
+        }
+
+        func stop() {
+            #expect(agent.stop() == 0)
+            for process in services { process.terminate(); process.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    @Test func trafficFlowsAndIntentionsDecide() throws {
+        let demo = try Demo(label: "mtls")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true), "web's upstream never reached db; log:\n\(demo.agent.log)")
+        let created = try demo.post("/v1/connect/intentions", #"{"SourceName":"web","DestinationName":"db","Action":"deny"}"#)
+        let id = try #require(try JSONParser.parse(created.body)["ID"]?.stringValue)
+        #expect(demo.throughUpstream() == nil, "a deny intention blocks new connections")
+        let deleted = try SimpleHTTPClient.send(method: "DELETE", host: "127.0.0.1", port: demo.agent.port, target: "/v1/connect/intentions/\(id)")
+        #expect(deleted.status == 200)
+        #expect(demo.throughUpstream() == "hello from db\n", "deleting the intention restores access")
+        let logs = try String(contentsOfFile: demo.dir + "/data/proxy/logs/db-proxy-stderr.log", encoding: .utf8)
+        #expect(logs.contains("inbound connection denied") && logs.contains("Matched intention: DENY default/web => default/db"))
+    }
+
+    @Test func thePublicListenerRequiresALeafFromThisCA() throws {
+        let demo = try Demo(label: "s-client")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true))
+        let dir = demo.dir
+        let leaf = try JSONParser.parse(try demo.agent.get("/v1/agent/connect/ca/leaf/web").body)
+        try (leaf["CertPEM"]?.stringValue ?? "").write(toFile: dir + "/leaf.pem", atomically: true, encoding: .utf8)
+        try (leaf["PrivateKeyPEM"]?.stringValue ?? "").write(toFile: dir + "/key.pem", atomically: true, encoding: .utf8)
+        let roots = try JSONParser.parse(try demo.agent.get("/v1/agent/connect/ca/roots").body)
+        guard case .array(let list)? = roots["Roots"] else { Issue.record("no roots"); return }
+        try list.compactMap { $0["RootCert"]?.stringValue }.joined().write(toFile: dir + "/roots.pem", atomically: true, encoding: .utf8)
+        _ = try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "foreign-key.pem",
+                         "-out", "foreign.pem", "-days", "1", "-subj", "/CN=web",
+                         "-addext", "subjectAltName=URI:spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/web"], in: dir)
+
+        func sClient(_ extra: [String]) throws -> String {
+            let script = "(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:\(demo.dbProxyPort) -CAfile roots.pem -quiet " +
+                extra.joined(separator: " ") + " 2>&1"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", script]
+            process.currentDirectoryURL = URL(fileURLWithPath: dir)
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let bare = try sClient([])
+        #expect(!bare.contains("hello from db") && bare.contains("alert"), "\(bare)")
+        let foreign = try sClient(["-cert", "foreign.pem", "-key", "foreign-key.pem"])
+        #expect(!foreign.contains("hello from db") && foreign.contains("unknown ca"), "\(foreign)")
+        let valid = try sClient(["-cert", "leaf.pem", "-key", "key.pem"])
+        #expect(valid.contains("hello from db"), "\(valid)")
+        _ = try demo.agent.waitForLog("/v1/agent/connect/authorize")
+    }
+
+    @Test func rotationLosesNoRequestAndAKilledProxyComesBack() throws {
+        let demo = try Demo(label: "rotate")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true))
+        let failures = Atomic(0)
+        let successes = Atomic(0)
+        let running = Atomic(true)
+        let loop = Thread {
+            while running.value {
+                if demo.throughUpstream() == "hello from db\n" { successes.add() } else { failures.add() }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        loop.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let rotate = try runConnectd(["ca", "rotate", "-http-addr", "127.0.0.1:\(demo.agent.port)"])
+        #expect(rotate.status == 0, "\(rotate.output)")
+        // Both proxies pick up the new roots and leaves (jitter 0) while the loop runs.
+        Thread.sleep(forTimeInterval: 4)
+        running.set(false)
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(failures.value == 0, "\(failures.value) failed of \(failures.value + successes.value)")
+        #expect(successes.value > 20)
+        let logs = try String(contentsOfFile: demo.dir + "/data/proxy/logs/web-proxy-stderr.log", encoding: .utf8)
+        #expect(logs.components(separatedBy: "TLS material updated").count >= 3, "the proxy took the new material")
+
+        let status = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
+        guard case .array(let proxies) = status, let db = proxies.first(where: { $0["ID"] == .string("db-proxy") }),
+              case .int(let pid)? = db["Pid"] else { Issue.record("no db-proxy Pid in \(status)"); return }
+        kill(pid_t(pid), SIGKILL)
+        #expect(demo.waitUntil(reachable: true), "traffic resumes after the supervisor restarts the proxy")
+        let after = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
+        if case .array(let list) = after, let restarted = list.first(where: { $0["ID"] == .string("db-proxy") }) {
+            #expect(restarted["Pid"] != .int(pid))
+        }
+    }
+}
+
+/// A tiny thread-safe counter/flag for the request loop.
+final class Atomic<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func set(_ value: Value) { lock.withLock { stored = value } }
+}
+
+extension Atomic where Value == Int {
+    func add() { lock.withLock { stored += 1 } }
+}
