@@ -21,7 +21,8 @@ import Testing
 
     final class Demo: @unchecked Sendable {
         let dir: String
-        let agent: AgentProcess
+        var agent: AgentProcess
+        let agentArguments: [String]
         let services: [Process]
         let upstreamPort: Int
         let dbProxyPort: Int
@@ -50,7 +51,10 @@ import Testing
                {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)}}}}]}
             """
             try config.write(toFile: dir + "/demo.json", atomically: true, encoding: .utf8)
-            agent = try AgentProcess(["-data-dir", dir + "/data", "-config-file", dir + "/demo.json", "-log-level", "debug"])
+            // A fixed HTTP port: a restarted agent must give its proxies the same CONSUL_HTTP_ADDR to adopt them.
+            agentArguments = ["-data-dir", dir + "/data", "-config-file", dir + "/demo.json", "-log-level", "debug",
+                              "-http-port", String(freePort())]
+            agent = try AgentProcess(agentArguments)
         }
 
         /// One HTTP GET through web's upstream listener; the body, or nil when the connection failed.
@@ -168,6 +172,24 @@ import Testing
         if case .array(let list) = after, let restarted = list.first(where: { $0["ID"] == .string("db-proxy") }) {
             #expect(restarted["Pid"] != .int(pid))
         }
+    }
+}
+
+extension ConnectProxyTests {
+    @Test func proxiesKeepServingWhileTheAgentIsDown() throws {
+        let demo = try Demo(label: "agent-down")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true))
+        // SIGUSR2: the agent exits for an upgrade and leaves the proxies running.
+        demo.agent.signal(SIGUSR2)
+        #expect(demo.agent.waitForExit() == 0)
+        for _ in 0..<5 {
+            #expect(demo.throughUpstream() == "hello from db\n", "served from the last discovery and authorize answers")
+        }
+        // The next agent adopts the same proxies and traffic keeps flowing.
+        demo.agent = try AgentProcess(demo.agentArguments)
+        _ = try demo.agent.waitForLog("adopted running proxy")
+        #expect(demo.waitUntil(reachable: true))
     }
 }
 

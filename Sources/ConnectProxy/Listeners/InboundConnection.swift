@@ -16,16 +16,18 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let listener: PublicListenerConfig
     private let target: String
     private let agent: AgentClient
+    private let runtime: ProxyRuntime
     private let logger: Logger
     private var phase = Phase.handshaking
     private var held: [ByteBuffer] = []
     private var heldBytes = 0
     static let holdLimit = 1 << 20
 
-    init(listener: PublicListenerConfig, target: String, agent: AgentClient, logger: Logger) {
+    init(listener: PublicListenerConfig, target: String, agent: AgentClient, runtime: ProxyRuntime, logger: Logger) {
         self.listener = listener
         self.target = target
         self.agent = agent
+        self.runtime = runtime
         self.logger = logger
     }
 
@@ -82,13 +84,23 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let (agent, target, logger) = (agent, target, logger)
+        let (agent, target, logger, runtime) = (agent, target, logger, runtime)
         Task {
             let outcome: Result<(authorized: Bool, reason: String), any Error>
             do {
-                outcome = .success(try await agent.authorize(target: target, clientURI: identity.uri, serial: identity.serial))
-            } catch {
+                let answer = try await agent.authorize(target: target, clientURI: identity.uri, serial: identity.serial)
+                runtime.remember(decision: answer, for: identity.uri, target: target)
+                outcome = .success(answer)
+            } catch let error as AgentClient.Failure where error.status != 0 {
+                // The agent answered (a 403, a 400): that is the answer.
                 outcome = .failure(error)
+            } catch {
+                // The agent is unreachable: a recent answer for this client stands in; otherwise refuse.
+                if let known = runtime.lastDecision(for: identity.uri, target: target) {
+                    outcome = .success(known)
+                } else {
+                    outcome = .failure(error)
+                }
             }
             loop.execute {
                 let (handler, context) = bound.value

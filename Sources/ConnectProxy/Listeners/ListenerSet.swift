@@ -79,7 +79,7 @@ actor ListenerSet {
                     guard let material = runtime.material else { throw ProxyNotReady() }
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: material.serverContext))
                     try channel.pipeline.syncOperations.addHandler(
-                        InboundConnection(listener: listener, target: target, agent: agent, logger: logger))
+                        InboundConnection(listener: listener, target: target, agent: agent, runtime: runtime, logger: logger))
                     ConnectionCount.track(channel, runtime)
                 }
             }.bind(host: listener.bindAddress, port: listener.bindPort).get()

@@ -35,8 +35,16 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let agent = agent
         let upstream = upstream
+        let runtime = runtime
         Task {
-            let outcome = await UpstreamConnection.discover(agent: agent, upstream: upstream)
+            var outcome = await UpstreamConnection.discover(agent: agent, upstream: upstream)
+            switch outcome {
+            case .success(let instances): runtime.remember(instances: instances, for: upstream.destinationName)
+            case .failure:
+                // The agent is unreachable: keep using what it said last.
+                let known = runtime.lastInstances(for: upstream.destinationName)
+                if !known.isEmpty { outcome = .success(known) }
+            }
             loop.execute {
                 let (handler, context) = bound.value
                 handler.discovered(outcome, context)
@@ -73,10 +81,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    struct Instance: Sendable {
-        var host: String
-        var port: Int
-    }
+    typealias Instance = ProxyRuntime.Instance
 
     struct DiscoveryError: Error, CustomStringConvertible {
         var description: String

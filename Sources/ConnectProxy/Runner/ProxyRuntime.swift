@@ -10,7 +10,19 @@ public final class ProxyRuntime: Sendable {
         /// The latest leaf and roots answers, from which `material` is built.
         var leaf: JSONValue?
         var roots: JSONValue?
+        /// Last healthy instances per upstream destination, used while the agent is unreachable.
+        var instances: [String: [Instance]] = [:]
+        /// Last authorize answers per client URI, used while the agent is unreachable.
+        var decisions: [String: (authorized: Bool, reason: String, at: ContinuousClock.Instant)] = [:]
     }
+
+    public struct Instance: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+    }
+
+    /// How long a remembered authorize answer may stand in for the agent.
+    static let decisionLifetime: Duration = .seconds(300)
 
     private let state = Mutex(State())
     /// Open proxied connections (inbound and upstream), for the stop grace.
@@ -23,6 +35,28 @@ public final class ProxyRuntime: Sendable {
 
     func set(config: ProxyConfig) { state.withLock { $0.config = config } }
     func set(material: TLSMaterial) { state.withLock { $0.material = material } }
+
+    func remember(instances: [Instance], for destination: String) {
+        state.withLock { $0.instances[destination] = instances }
+    }
+
+    func lastInstances(for destination: String) -> [Instance] { state.withLock { $0.instances[destination] } ?? [] }
+
+    func remember(decision: (authorized: Bool, reason: String), for client: String, target: String) {
+        state.withLock { state in
+            if state.decisions.count > 10_000 { state.decisions.removeAll() }
+            state.decisions[target + "\u{0}" + client] = (decision.authorized, decision.reason, ContinuousClock.now)
+        }
+    }
+
+    /// A recent answer for `client` connecting to `target`, if one is young enough.
+    func lastDecision(for client: String, target: String) -> (authorized: Bool, reason: String)? {
+        state.withLock { state in
+            guard let decision = state.decisions[target + "\u{0}" + client],
+                  ContinuousClock.now - decision.at < Self.decisionLifetime else { return nil }
+            return (decision.authorized, decision.reason)
+        }
+    }
 
     /// Stores a new leaf or roots answer; returns both when both are known.
     func update(leaf: JSONValue? = nil, roots: JSONValue? = nil) -> (leaf: JSONValue, roots: JSONValue)? {
