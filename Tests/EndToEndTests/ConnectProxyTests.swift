@@ -176,6 +176,38 @@ import Testing
 }
 
 extension ConnectProxyTests {
+    @Test func anUnmanagedProxyReachesAnUpstream() throws {
+        let demo = try Demo(label: "unmanaged")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true))
+        let port = ConnectProxyTests.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: connectdBinary())
+        process.arguments = ["proxy", "-service", "web", "-upstream", "db:\(port)", "-http-addr", "127.0.0.1:\(demo.agent.port)"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(20)
+        var body: String?
+        while Date() < deadline && body == nil {
+            body = (try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port, target: "/", timeoutSeconds: 5))?.text
+            if body == nil { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(body == "hello from db\n")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "SIGTERM stops it cleanly")
+        let bad = try runConnectd(["proxy", "-service", "web", "-upstream", "db"])
+        #expect(bad.status != 0 && bad.output.contains("-upstream: expected NAME:PORT"))
+        let none = try runConnectd(["proxy"])
+        #expect(none.status != 0 && none.output.contains("no proxy identity"))
+    }
+
     @Test func proxiesKeepServingWhileTheAgentIsDown() throws {
         let demo = try Demo(label: "agent-down")
         defer { demo.stop() }

@@ -1,0 +1,88 @@
+import AgentConfig
+import ConnectdCore
+import Foundation
+import Testing
+
+/// /v1/health/connect, /v1/catalog/connect, /v1/catalog/services from local state.
+@Suite struct CatalogEndpointTests {
+    static let config = """
+    {"services": [
+       {"name": "web", "port": 8080, "tags": ["v1"], "connect": {"proxy": {"command": ["/bin/true"],
+          "upstreams": [{"destination_name": "db", "local_bind_port": 9191}]}}},
+       {"name": "db", "port": 5432, "connect": {"proxy": {"command": ["/bin/true"]}}}]}
+    """
+
+    @Test func healthConnectListsTheProxyWithItsCheck() async throws {
+        let agent = try await TestAgent.start(files: ["c.json": Self.config])
+        defer { Task { await agent.stop() } }
+        let response = try await agent.request("GET", "/v1/health/connect/db")
+        #expect(response.status == 200 && response.header("X-Consul-Index") != nil)
+        guard case .array(let entries) = try JSONParser.parse(response.body), let entry = entries.first else {
+            Issue.record("no entries: \(response.text)")
+            return
+        }
+        #expect(entries.count == 1)
+        #expect(entry.objectMembers?.map(\.0) == ["Node", "Service", "Checks"])
+        #expect(entry["Service"]?["Kind"] == .string("connect-proxy"))
+        #expect(entry["Service"]?["ID"] == .string("db-proxy"))
+        #expect(entry["Service"]?["ProxyDestination"] == .string("db"))
+        #expect(entry["Node"]?["Address"] == .string("127.0.0.1"))
+        let port = agent.agent.state.snapshot.proxies["db-proxy"]?.bindPort
+        #expect(entry["Service"]?["Port"] == port.map { .int(Int64($0)) })
+        #expect(entry["Checks"]?.objectMembers == nil)
+        guard case .array(let checks)? = entry["Checks"], let check = checks.first else { Issue.record("no checks"); return }
+        #expect(check["Name"] == .string("Connect Proxy Listening"))
+        #expect(check["Status"] == .string("critical"), "/bin/true listens on nothing")
+        #expect(try await agent.request("GET", "/v1/health/connect/db?passing").text == "[]")
+        #expect(try await agent.request("GET", "/v1/health/connect/nosuch").text == "[]")
+        let catalog = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/connect/db").body)
+        guard case .array(let catalogEntries) = catalog else { Issue.record("not a list"); return }
+        #expect(catalogEntries.first?["ServiceKind"] == .string("connect-proxy"))
+        #expect(catalogEntries.first?["ServiceProxyDestination"] == .string("db"))
+        let services = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/services").body)
+        #expect(services.objectMembers?.map(\.0) == ["db", "db-proxy", "web", "web-proxy"])
+        #expect(services["web"] == .array([.string("v1")]))
+    }
+
+    @Test func healthBlocksOnTheIndexAndPassesWhenTheListenerAccepts() async throws {
+        // A proxy whose bind port has a listener: the check passes and a blocked query wakes.
+        let listener = try TCPTestListener()
+        let config = """
+        {"services": [{"name": "db", "port": 5432, "connect": {"proxy": {"command": ["/bin/true"], "config": {"bind_port": \(listener.port)}}}}]}
+        """
+        let agent = try await TestAgent.start(files: ["c.json": config])
+        defer { Task { await agent.stop() } }
+        let first = try await agent.request("GET", "/v1/health/connect/db")
+        let index = try #require(first.header("X-Consul-Index"))
+        var body = try JSONParser.parse(first.body)
+        if case .array(let entries) = body, entries.first?["Checks"].flatMap({ if case .array(let c) = $0 { c.first?["Status"] } else { nil } }) != .string("passing") {
+            let woken = try await agent.request("GET", "/v1/health/connect/db?index=\(index)&wait=10s")
+            #expect(woken.header("X-Consul-Index") != index)
+            body = try JSONParser.parse(woken.body)
+        }
+        let passing = try JSONParser.parse(try await agent.request("GET", "/v1/health/connect/db?passing").body)
+        guard case .array(let entries) = passing else { Issue.record("not a list"); return }
+        #expect(entries.count == 1)
+    }
+}
+
+/// A listening TCP socket on 127.0.0.1 (accepts nothing; the kernel completes connects).
+final class TCPTestListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        listen(fd, 16)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}
