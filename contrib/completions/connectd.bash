@@ -173,13 +173,13 @@ _connectd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    agent|validate|reload|status|version|help)
+    agent|proxy|validate|reload|status|ca|version|demo-http|help)
         # Offer subcommand argument completions
         "_connectd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'agent validate reload status version help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'agent proxy validate reload status ca version demo-http help' -- "${cur}"))
         ;;
     esac
 }
@@ -215,6 +215,42 @@ _connectd_agent() {
         return
         ;;
     '-http-port'|'--http-port')
+        return
+        ;;
+    '-log-level'|'--log-level')
+        return
+        ;;
+    esac
+}
+
+_connectd_proxy() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=(-upstream --upstream)
+    non_repeating_options=(-proxy-id --proxy-id -token --token -http-addr --http-addr -service --service -listen --listen -service-addr --service-addr -log-level --log-level)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-proxy-id'|'--proxy-id')
+        return
+        ;;
+    '-token'|'--token')
+        return
+        ;;
+    '-http-addr'|'--http-addr')
+        return
+        ;;
+    '-service'|'--service')
+        return
+        ;;
+    '-upstream'|'--upstream')
+        return
+        ;;
+    '-listen'|'--listen')
+        return
+        ;;
+    '-service-addr'|'--service-addr')
         return
         ;;
     '-log-level'|'--log-level')
@@ -267,12 +303,95 @@ _connectd_status() {
     esac
 }
 
+_connectd_ca() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __connectd_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    rotate|get-config)
+        # Offer subcommand argument completions
+        "_connectd_ca_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'rotate get-config' -- "${cur}"))
+        ;;
+    esac
+}
+
+_connectd_ca_rotate() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(-http-addr --http-addr -token --token -private-key --private-key -root-cert --root-cert)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-http-addr'|'--http-addr')
+        return
+        ;;
+    '-token'|'--token')
+        return
+        ;;
+    '-private-key'|'--private-key')
+        return
+        ;;
+    '-root-cert'|'--root-cert')
+        return
+        ;;
+    esac
+}
+
+_connectd_ca_get-config() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(-http-addr --http-addr -token --token)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-http-addr'|'--http-addr')
+        return
+        ;;
+    '-token'|'--token')
+        return
+        ;;
+    esac
+}
+
 _connectd_version() {
     repeating_flags=()
     non_repeating_flags=(-h --help)
     repeating_options=()
     non_repeating_options=()
     __connectd_offer_flags_options 0
+}
+
+_connectd_demo-http() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(-name --name -listen --listen)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-name'|'--name')
+        return
+        ;;
+    '-listen'|'--listen')
+        return
+        ;;
+    esac
 }
 
 _connectd_help() {
