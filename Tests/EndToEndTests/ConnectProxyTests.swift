@@ -26,6 +26,8 @@ import Testing
         let services: [Process]
         let upstreamPort: Int
         let dbProxyPort: Int
+        /// The config text, with `UPSTREAM` where web's upstream port goes.
+        let configTemplate: String
 
         init(label: String) throws {
             dir = makeTemporaryDirectory(label)
@@ -41,16 +43,18 @@ import Testing
                 services.append(process)
             }
             self.services = services
-            let config = """
+            let template = """
             {"bind_addr": "127.0.0.1",
              "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"},
                          "ca_config": {"root_change_jitter": "0s"}},
              "services": [
                {"name": "web", "port": \(webPort), "connect": {"proxy": {"config": {"bind_port": \(webProxyPort)},
-                 "upstreams": [{"destination_name": "db", "local_bind_port": \(upstreamPort)}]}}},
+                 "upstreams": [{"destination_name": "db", "local_bind_port": UPSTREAM}]}}},
                {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)}}}}]}
             """
-            try config.write(toFile: dir + "/demo.json", atomically: true, encoding: .utf8)
+            configTemplate = template
+            try template.replacingOccurrences(of: "UPSTREAM", with: String(upstreamPort))
+                .write(toFile: dir + "/demo.json", atomically: true, encoding: .utf8)
             // A fixed HTTP port: a restarted agent must give its proxies the same CONSUL_HTTP_ADDR to adopt them.
             agentArguments = ["-data-dir", dir + "/data", "-config-file", dir + "/demo.json", "-log-level", "debug",
                               "-http-port", String(freePort())]
@@ -58,8 +62,8 @@ import Testing
         }
 
         /// One HTTP GET through web's upstream listener; the body, or nil when the connection failed.
-        func throughUpstream() -> String? {
-            guard let response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: upstreamPort, target: "/",
+        func throughUpstream(port: Int? = nil) -> String? {
+            guard let response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port ?? upstreamPort, target: "/",
                                                             timeoutSeconds: 5), response.status == 200 else { return nil }
             return response.text
         }
@@ -176,6 +180,32 @@ import Testing
 }
 
 extension ConnectProxyTests {
+    @Test func aConfigChangeRebindsTheUpstreamListenerWithoutARestart() throws {
+        let demo = try Demo(label: "rebind")
+        defer { demo.stop() }
+        #expect(demo.waitUntil(reachable: true))
+        let pid = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
+        let newPort = ConnectProxyTests.freePort()
+        try demo.configTemplate.replacingOccurrences(of: "UPSTREAM", with: String(newPort))
+            .write(toFile: demo.dir + "/demo.json", atomically: true, encoding: .utf8)
+        let reload = try runConnectd(["reload", "-http-addr", "127.0.0.1:\(demo.agent.port)"])
+        #expect(reload.status == 0, "\(reload.output)")
+        let deadline = Date().addingTimeInterval(20)
+        var body: String?
+        while Date() < deadline && body == nil {
+            body = demo.throughUpstream(port: newPort)
+            if body == nil { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        #expect(body == "hello from db\n", "the new upstream port answers")
+        #expect(demo.throughUpstream() == nil, "the old one is closed")
+        let after = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
+        func pids(_ value: JSONValue) -> [JSONValue] {
+            if case .array(let list) = value { return list.compactMap { $0["Pid"] } }
+            return []
+        }
+        #expect(pids(after) == pids(pid), "config-only changes reach the proxies without restarting them")
+    }
+
     @Test func anUnmanagedProxyReachesAnUpstream() throws {
         let demo = try Demo(label: "unmanaged")
         defer { demo.stop() }

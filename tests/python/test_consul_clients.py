@@ -132,3 +132,19 @@ def test_authorize(agent):
         return
     result = c.agent.connect.authorize("web", uri, "04")
     assert result == {"Authorized": True, "Reason": "ACLs disabled, access is allowed by default"}
+
+
+def test_catalog_services_and_health_connect(agent):
+    c = consul.Consul(host="127.0.0.1", port=agent)
+    index, services = c.catalog.services()
+    assert int(index) >= 1
+    assert "web" in services and "web-proxy" in services
+    if hasattr(c.health, "connect"):
+        index, nodes = c.health.connect("web")
+        assert [n["Service"]["ID"] for n in nodes] == ["web-proxy"]
+        assert nodes[0]["Checks"][0]["Name"] == "Connect Proxy Listening"
+        # A blocking call with the same index returns after the wait with the same index.
+        started = time.time()
+        again, _ = c.health.connect("web", index=index, wait="1s")
+        assert time.time() - started >= 0.9
+        assert again == index or int(again) > int(index)
