@@ -31,6 +31,12 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        // The instance watch usually knows the destination already: dial at once.
+        if let instance = runtime.lastInstances(for: upstream.destinationName).randomElement() {
+            dial(context, host: instance.host, port: instance.port)
+            context.fireChannelActive()
+            return
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         let agent = agent

@@ -36,16 +36,18 @@ public struct ProxyRunner: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let runtime = ProxyRuntime()
         let listeners = ListenerSet(group: group, runtime: runtime, agent: agent, logger: logger)
+        let discovery = DiscoveryWatches(runner: self, runtime: runtime)
 
         let watchers = Task {
             await withTaskGroup(of: Void.self) { tasks in
                 switch mode {
                 case .managed(let proxyID):
                     tasks.addTask {
-                        await watchConfig(proxyID: proxyID, runtime: runtime, listeners: listeners)
+                        await watchConfig(proxyID: proxyID, runtime: runtime, listeners: listeners, discovery: discovery)
                     }
                 case .unmanaged(let config):
                     runtime.set(config: config)
+                    tasks.addTask { await discovery.update(config.upstreams) }
                     tasks.addTask { await watchCertificates(service: config.targetServiceName, runtime: runtime, listeners: listeners) }
                 }
                 tasks.addTask { await watchRoots(runtime: runtime, listeners: listeners) }
@@ -54,6 +56,7 @@ public struct ProxyRunner: Sendable {
         await stop()
         logger.info("stopping: closing listeners")
         watchers.cancel()
+        await discovery.update([])
         await listeners.stop()
         let clock = ContinuousClock()
         let deadline = clock.now + stopGrace
@@ -68,7 +71,7 @@ public struct ProxyRunner: Sendable {
 
     // MARK: - Watches
 
-    private func watchConfig(proxyID: String, runtime: ProxyRuntime, listeners: ListenerSet) async {
+    private func watchConfig(proxyID: String, runtime: ProxyRuntime, listeners: ListenerSet, discovery: DiscoveryWatches) async {
         var hash = ""
         var leafWatch: Task<Void, Never>?
         var backoff = Backoff()
@@ -88,6 +91,7 @@ public struct ProxyRunner: Sendable {
                     leafWatch = Task { await watchCertificates(service: config.targetServiceName, runtime: runtime, listeners: listeners) }
                 }
                 logger.info("proxy config applied", metadata: ["hash": "\(hash)", "upstreams": "\(config.upstreams.count)"])
+                await discovery.update(config.upstreams)
                 if runtime.material != nil { await listeners.apply(config) }
             } catch {
                 if Task.isCancelled { break }
@@ -111,13 +115,24 @@ public struct ProxyRunner: Sendable {
         }
     }
 
+    /// Keeps the healthy instances of `upstream`'s destination current (index-blocking), so a new
+    /// upstream connection dials at once, and the proxy still knows them while the agent is down.
+    func watchInstances(_ upstream: UpstreamConfig, runtime: ProxyRuntime) async {
+        var path = "/v1/health/connect/\(upstream.destinationName)?passing"
+        if !upstream.datacenter.isEmpty { path += "&dc=\(upstream.datacenter)" }
+        await watchIndexed(path: path, what: "instances of \(upstream.destinationName)") { body in
+            runtime.remember(instances: UpstreamConnection.instances(body), for: upstream.destinationName)
+        }
+    }
+
     /// GET `path`, then `?index=<last>&wait=5m` again and again; `apply` each new answer.
-    private func watchIndexed(path: String, what: String, apply: @Sendable (JSONValue) async -> Void) async {
+    func watchIndexed(path: String, what: String, apply: @Sendable (JSONValue) async -> Void) async {
         var index = "0"
         var backoff = Backoff()
         while !Task.isCancelled {
             do {
-                let target = index == "0" ? path : "\(path)?index=\(index)&wait=5m"
+                let separator = path.contains("?") ? "&" : "?"
+                let target = index == "0" ? path : "\(path)\(separator)index=\(index)&wait=5m"
                 let (body, response) = try await agent.json(target, timeoutSeconds: 360)
                 backoff.reset()
                 let newIndex = response.header("X-Consul-Index") ?? index
@@ -143,6 +158,30 @@ public struct ProxyRunner: Sendable {
             if first, let config = runtime.config { await listeners.apply(config) }
         } catch {
             logger.error("cannot use the certificate from the agent; keeping the previous one", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// One instance watch per upstream destination, following the config.
+actor DiscoveryWatches {
+    private let runner: ProxyRunner
+    private let runtime: ProxyRuntime
+    private var watches: [UpstreamConfig: Task<Void, Never>] = [:]
+
+    init(runner: ProxyRunner, runtime: ProxyRuntime) {
+        self.runner = runner
+        self.runtime = runtime
+    }
+
+    func update(_ upstreams: [UpstreamConfig]) {
+        let wanted = Set(upstreams)
+        for (upstream, task) in watches where !wanted.contains(upstream) {
+            task.cancel()
+            watches.removeValue(forKey: upstream)
+        }
+        for upstream in wanted where watches[upstream] == nil {
+            let (runner, runtime) = (runner, runtime)
+            watches[upstream] = Task { await runner.watchInstances(upstream, runtime: runtime) }
         }
     }
 }
