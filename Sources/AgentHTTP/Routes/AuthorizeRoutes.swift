@@ -8,7 +8,9 @@ import ConnectdCore
 enum AuthorizeRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
-            Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"]) { request throws(APIError) in
+            Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"], fast: { request throws(APIError) in
+                try authorize(request, backend: backend)
+            }) { request throws(APIError) in
                 try authorize(request, backend: backend)
             },
         ]

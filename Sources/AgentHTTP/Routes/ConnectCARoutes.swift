@@ -9,10 +9,13 @@ import ConnectdCore
 enum ConnectCARoutes {
     static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
         let roots: APIHandler = { request throws(APIError) in try await Self.roots(request, backend: backend, cache: cache) }
+        let rootsNow: FastHandler = { request throws(APIError) in try Self.rootsNow(request, backend: backend, cache: cache) }
         return [
-            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], handler: roots),
-            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], handler: roots),
-            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"]) { request throws(APIError) in
+            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], fast: rootsNow, handler: roots),
+            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], fast: rootsNow, handler: roots),
+            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request throws(APIError) in
+                try leafNow(request, backend: backend, cache: cache)
+            }) { request throws(APIError) in
                 try await leaf(request, backend: backend, cache: cache)
             },
             Route(.exact("/v1/connect/ca/configuration"), methods: ["GET", "PUT"]) { request throws(APIError) in
@@ -28,12 +31,24 @@ enum ConnectCARoutes {
         hit ? [("Age", "0"), ("X-Cache", "HIT")] : [("X-Cache", "MISS")]
     }
 
+    /// Roots when they need no waiting (no `?index=`, or older than the current roots).
+    static func rootsNow(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> APIResponse? {
+        let options = try QueryOptions(request, configuration: backend.configuration())
+        let view = backend.authority.roots
+        if case .index(let index) = options.condition, view.index <= index { return nil }
+        return try rootsResponse(view, options: options, cache: cache)
+    }
+
     static func roots(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
         let options = try QueryOptions(request, configuration: backend.configuration())
         let authority = backend.authority
         let view = await (try? BlockingQuery.run(watch: authority.rootsWatch, condition: options.condition,
                                                  wait: BlockingQuery.effectiveWait(requested: options.wait)) { authority.roots })
             ?? authority.roots
+        return try rootsResponse(view, options: options, cache: cache)
+    }
+
+    static func rootsResponse(_ view: RootsView, options: QueryOptions, cache: RenderCache) throws(APIError) -> APIResponse {
         let (bytes, _) = try cache.body(key: "\u{1}ca-roots", index: view.index, pretty: options.pretty) { () throws(APIError) in
             (view.apiJSON, "")
         }
@@ -42,7 +57,16 @@ enum ConnectCARoutes {
         return response
     }
 
-    static func leaf(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
+    /// A cached leaf when it needs no waiting; nil for a miss (issuing) or a blocking wait.
+    static func leafNow(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> APIResponse? {
+        let (service, options) = try leafRequest(request, backend: backend)
+        guard let cert = backend.leaves.cached(LeafCache.Key(service: service, token: options.token)) else { return nil }
+        if case .index(let index) = options.condition, cert.index <= index { return nil }
+        return try leafResponse(cert, service: service, options: options, hit: true, cache: cache)
+    }
+
+    /// The service name and query options of a leaf request, after its checks (400, 403).
+    static func leafRequest(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> (String, QueryOptions) {
         let service = request.pathSuffix
         guard !service.isEmpty else {
             throw APIError.badRequestReason("missing service name: use /v1/agent/connect/ca/leaf/<service>")
@@ -53,6 +77,11 @@ enum ConnectCARoutes {
         let configuration = backend.configuration()
         let options = try QueryOptions(request, configuration: configuration)
         try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).leaf(service))
+        return (service, options)
+    }
+
+    static func leaf(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
+        let (service, options) = try leafRequest(request, backend: backend)
         let (cert, hit): (IssuedCert, Bool)
         do throws(CAError) {
             (cert, hit) = try await backend.leaves.fetch(LeafCache.Key(service: service, token: options.token), condition: options.condition,
@@ -60,6 +89,11 @@ enum ConnectCARoutes {
         } catch {
             throw APIError.internalError("\(error)")
         }
+        return try leafResponse(cert, service: service, options: options, hit: hit, cache: cache)
+    }
+
+    static func leafResponse(_ cert: IssuedCert, service: String, options: QueryOptions, hit: Bool,
+                             cache: RenderCache) throws(APIError) -> APIResponse {
         let (bytes, _) = try cache.body(key: "\u{1}leaf\u{0}\(service)\u{0}\(options.token)", index: cert.index,
                                         pretty: options.pretty) { () throws(APIError) in (cert.apiJSON, "") }
         var response = APIResponse.encodedJSON(bytes, index: cert.index)

@@ -2,26 +2,35 @@
 
 import AgentState
 import Authorization
+import ConnectdCore
 
 enum ProxyConfigRoutes {
     static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
         [
-            Route(.prefix("/v1/agent/connect/proxy/"), methods: ["GET"]) { request throws(APIError) in
+            Route(.prefix("/v1/agent/connect/proxy/"), methods: ["GET"], fast: { request throws(APIError) in
+                try HashBlocking.respondNow(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
+                    try body(id: request.pathSuffix, snapshot, authorizer, backend)
+                }
+            }) { request throws(APIError) in
                 let id = request.pathSuffix
                 return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                    guard let proxy = snapshot.proxies[id] else {
-                        throw ACLCheck.notFound("unknown proxy service ID: \(id)", for: authorizer)
-                    }
-                    try ACLCheck.require(authorizer.proxyRead(proxy))
-                    guard let target = snapshot.services[proxy.targetServiceID] else {
-                        throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
-                    }
-                    let isProxyToken = authorizer.isToken(of: proxy)
-                    return ProxyConfigJSON.withContentHash(ProxyConfigJSON.body(
-                        proxy, target: target.definition, configuration: backend.configuration(),
-                        builtinCommand: backend.builtinProxyCommand, withTelemetry: isProxyToken))
+                    try body(id: id, snapshot, authorizer, backend)
                 }
             },
         ]
+    }
+
+    static func body(id: String, _ snapshot: StateSnapshot, _ authorizer: Authorizer,
+                     _ backend: any AgentBackend) throws(APIError) -> (JSONValue, String) {
+        guard let proxy = snapshot.proxies[id] else {
+            throw ACLCheck.notFound("unknown proxy service ID: \(id)", for: authorizer)
+        }
+        try ACLCheck.require(authorizer.proxyRead(proxy))
+        guard let target = snapshot.services[proxy.targetServiceID] else {
+            throw APIError.notFound("unknown target service ID: \(proxy.targetServiceID)")
+        }
+        return ProxyConfigJSON.withContentHash(ProxyConfigJSON.body(
+            proxy, target: target.definition, configuration: backend.configuration(),
+            builtinCommand: backend.builtinProxyCommand, withTelemetry: authorizer.isToken(of: proxy)))
     }
 }

@@ -3,6 +3,10 @@
 
 public typealias APIHandler = @Sendable (APIRequest) async throws(APIError) -> APIResponse
 
+/// A synchronous answer for the common case (nothing to wait for), run on the connection's event
+/// loop; nil hands the request to the `APIHandler` (a blocking query that must wait, a cache miss).
+public typealias FastHandler = @Sendable (APIRequest) throws(APIError) -> APIResponse?
+
 public struct Route: Sendable {
     public enum Pattern: Sendable, Equatable {
         case exact(String)
@@ -19,10 +23,12 @@ public struct Route: Sendable {
     public var pattern: Pattern
     public var methods: [String]
     public var handler: APIHandler
+    public var fast: FastHandler?
 
-    public init(_ pattern: Pattern, methods: [String], handler: @escaping APIHandler) {
+    public init(_ pattern: Pattern, methods: [String], fast: FastHandler? = nil, handler: @escaping APIHandler) {
         self.pattern = pattern
         self.methods = methods
+        self.fast = fast
         self.handler = handler
     }
 
@@ -41,23 +47,57 @@ public struct RouteTable: Sendable {
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
+        switch route(request) {
+        case .answer(let response): return response
+        case .handler(let route, let routed):
+            do {
+                return try await route.handler(routed)
+            } catch {
+                return .error(error)
+            }
+        }
+    }
+
+    /// The answer when it needs no waiting: unknown paths, methods, OPTIONS, and routes whose
+    /// fast handler answers. Nil: use ``respond(to:)``.
+    public func respondFast(to request: APIRequest) -> APIResponse? {
+        switch route(request) {
+        case .answer(let response): return response
+        case .handler(let route, let routed):
+            guard let fast = route.fast else { return nil }
+            do {
+                return try fast(routed)
+            } catch {
+                return .error(error)
+            }
+        }
+    }
+
+    /// Whether ``respondFast(to:)`` may answer a request for `method` and `path`.
+    public func mayRespondFast(method: String, path: String) -> Bool {
+        guard let (route, _) = match(path) else { return true }
+        return method == "OPTIONS" || !route.methods.contains(method) || route.fast != nil
+    }
+
+    private enum Routing {
+        case answer(APIResponse)
+        case handler(Route, APIRequest)
+    }
+
+    private func route(_ request: APIRequest) -> Routing {
         guard let (route, suffix) = match(request.path) else {
-            return APIResponse(status: 404, headers: [("Content-Type", "text/plain; charset=utf-8")],
-                               body: Array("404 page not found\n".utf8))
+            return .answer(APIResponse(status: 404, headers: [("Content-Type", "text/plain; charset=utf-8")],
+                                       body: Array("404 page not found\n".utf8)))
         }
         if request.method == "OPTIONS" {
-            return APIResponse(status: 200, headers: [("Allow", Route.allowHeader(route.methods))])
+            return .answer(APIResponse(status: 200, headers: [("Allow", Route.allowHeader(route.methods))]))
         }
         guard route.methods.contains(request.method) else {
-            return .error(.methodNotAllowed(request.method, allowed: route.methods))
+            return .answer(.error(.methodNotAllowed(request.method, allowed: route.methods)))
         }
         var routed = request
         routed.pathSuffix = suffix
-        do {
-            return try await route.handler(routed)
-        } catch {
-            return .error(error)
-        }
+        return .handler(route, routed)
     }
 
     func match(_ path: String) -> (Route, String)? {

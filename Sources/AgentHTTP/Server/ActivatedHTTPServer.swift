@@ -42,7 +42,9 @@ public struct ActivatedHTTPServer: Service, CustomStringConvertible {
                                                          maxBodyBytes: maxBodyBytes(), logger: logger)
             response.headers[.date] = dates.now()
             try await writer.write(response: response.head, body: response.body)
-        })
+        }, configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [
+            FastPathHandler(table: table, maxBodyBytes: maxBodyBytes, logger: logger, dates: dates),
+        ]))
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .bind(descriptor) { channel in http.setup(channel: channel, logger: logger) }

@@ -6,6 +6,7 @@ import CompressNIO
 import ConnectdCore
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
@@ -37,8 +38,12 @@ public enum AgentHTTPServer {
         let responder = CallbackResponder<AgentRequestContext> { request, context in
             await respond(to: request, context: context, table: table, maxBodyBytes: maxBodyBytes(), logger: logger)
         }
+        let dates = DateHeader()
         return Application(
             responder: responder,
+            server: .http1(configuration: HTTP1Channel.Configuration(additionalChannelHandlers: [
+                FastPathHandler(table: table, maxBodyBytes: maxBodyBytes, logger: logger, dates: dates),
+            ])),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
@@ -62,15 +67,8 @@ public enum AgentHTTPServer {
             response = await table.respond(to: apiRequest)
         }
         if logging, let started {
-            let elapsed = ContinuousClock.now - started
-            let remote = context.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
-            logger.debug("http request", metadata: [
-                "method": "\(request.method.rawValue)",
-                "target": "\(TokenExtraction.redactedTarget(path: request.uri.path, rawQuery: request.uri.query))",
-                "status": "\(response.status)",
-                "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
-                "from": "\(remote)",
-            ])
+            logRequest(logger, method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                       status: response.status, started: started, remote: context.remoteAddress)
         }
         let gzip = request.headers[.acceptEncoding]?.lowercased().contains("gzip") ?? false
         return makeResponse(response, gzip: gzip)
@@ -91,9 +89,34 @@ public enum AgentHTTPServer {
         }
     }
 
+    /// The debug line of one request, with tokens hidden.
+    static func logRequest(_ logger: Logger, method: String, path: String, query: String? = nil, status: Int,
+                           started: ContinuousClock.Instant, remote: NIOCore.SocketAddress?) {
+        let elapsed = ContinuousClock.now - started
+        let from = remote.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        logger.debug("http request", metadata: [
+            "method": "\(method)",
+            "target": "\(TokenExtraction.redactedTarget(path: path, rawQuery: query))",
+            "status": "\(status)",
+            "duration": "\(GoDuration.format(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000))",
+            "from": "\(from)",
+        ])
+    }
+
+    static func logRequest(_ logger: Logger, method: String, path: String, status: Int, started: ContinuousClock.Instant,
+                           from remote: NIOCore.SocketAddress?) {
+        logRequest(logger, method: method, path: path, query: nil, status: status, started: started, remote: remote)
+    }
+
     /// Adds `Vary` and `Content-Length`; gzips a non-empty body for clients that accept it, as
     /// Consul's HTTP server does.
     static func makeResponse(_ response: APIResponse, gzip: Bool) -> Response {
+        let (fields, body) = responseFields(response, gzip: gzip)
+        return Response(status: HTTPResponse.Status(code: response.status), headers: fields, body: ResponseBody(byteBuffer: body))
+    }
+
+    /// The header fields and body of an answer (both server paths use this).
+    static func responseFields(_ response: APIResponse, gzip: Bool) -> (HTTPFields, ByteBuffer) {
         var fields = HTTPFields()
         var body = ByteBuffer(bytes: response.body)
         if gzip && !response.body.isEmpty, let compressed = try? body.compress(with: .gzip()) {
@@ -105,6 +128,6 @@ public enum AgentHTTPServer {
         }
         fields.append(HTTPField(name: .vary, value: "Accept-Encoding"))
         fields[.contentLength] = String(body.readableBytes)
-        return Response(status: HTTPResponse.Status(code: response.status), headers: fields, body: ResponseBody(byteBuffer: body))
+        return (fields, body)
     }
 }

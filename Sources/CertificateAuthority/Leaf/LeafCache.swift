@@ -71,6 +71,9 @@ public final class LeafCache: Sendable {
         return (cert, false)
     }
 
+    /// The cached certificate for `key`, if any (counts as a use).
+    public func cached(_ key: Key, now: Date = Date()) -> IssuedCert? { lookup(key, now: now)?.0 }
+
     private func lookup(_ key: Key, now: Date) -> (IssuedCert, IndexWatch)? {
         state.withLock { state in
             guard state.entries[key] != nil else { return nil }
