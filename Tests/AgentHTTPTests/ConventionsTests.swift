@@ -1,5 +1,6 @@
 import AgentHTTP
 import ConnectdCore
+import Foundation
 import Testing
 
 /// Consul's HTTP conventions over real loopback HTTP, as recorded in the goldens.
@@ -99,5 +100,44 @@ import Testing
     @Test func tokensAreHiddenInLoggedTargets() {
         #expect(TokenExtraction.redactedTarget(path: "/v1/agent/services", rawQuery: "token=secret&pretty") == "/v1/agent/services?token=<hidden>&pretty")
         #expect(TokenExtraction.redactedTarget(path: "/v1/x", rawQuery: nil) == "/v1/x")
+    }
+}
+
+/// Answers on the fast path never overtake one still being prepared by the async responder.
+@Suite struct PipeliningTests {
+    @Test func pipelinedAnswersKeepTheirOrder() async throws {
+        let agent = try await TestAgent.start()
+        defer { Task { await agent.stop() } }
+        let index = try #require(try await agent.request("GET", "/v1/agent/connect/ca/roots").header("X-Consul-Index"))
+        let port = agent.port
+        let raw: String = try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                do {
+                    let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 10)
+                    defer { close(fd) }
+                    // A blocking query (async responder, ~1 s), then two that the fast path could answer at once.
+                    let requests = "GET /v1/agent/connect/ca/roots?index=\(index)&wait=1s HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /v1/agent/nosuch HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /v1/agent/connect/ca/roots HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                    let bytes = Array(requests.utf8)
+                    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+                    var data: [UInt8] = []
+                    var chunk = [UInt8](repeating: 0, count: 65536)
+                    while true {
+                        let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+                        if count <= 0 { break }
+                        data += chunk[0..<count]
+                    }
+                    continuation.resume(returning: String(decoding: data, as: UTF8.self))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }.start()
+        }
+        let statuses = raw.components(separatedBy: "\r\n").filter { $0.hasPrefix("HTTP/1.1 ") }
+        // The blocking query's answer comes first. (Hummingbird answers only the first of
+        // pipelined requests on a connection, before and after the fast path; clients do not pipeline.)
+        #expect(statuses.first == "HTTP/1.1 200 OK", "\(raw.prefix(2000))")
+        #expect(!statuses.contains("HTTP/1.1 404 Not Found") || statuses.firstIndex(of: "HTTP/1.1 404 Not Found")! > 0)
     }
 }

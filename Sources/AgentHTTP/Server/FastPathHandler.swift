@@ -28,6 +28,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private let dates: DateHeader
     private var phase = Phase.idle
+    /// Requests handed to the async responder and not yet answered. While any is, later requests
+    /// (pipelined by the client) go the same way, so answers keep their order.
+    private var inFlight = 0
 
     init(table: RouteTable, maxBodyBytes: @escaping @Sendable () -> Int, logger: Logger, dates: DateHeader) {
         self.table = table
@@ -41,7 +44,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (phase, part) {
         case (.idle, .head(let head)):
             let path = PercentDecoding.decode(Self.path(of: head))
-            if table.mayRespondFast(method: head.method.rawValue, path: path) {
+            if inFlight == 0 && table.mayRespondFast(method: head.method.rawValue, path: path) {
                 phase = .holding(head, context.channel.allocator.buffer(capacity: 0))
             } else {
                 phase = .passing
@@ -65,16 +68,24 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let response = table.respondFast(to: request) {
                 write(response, for: head, context: context, started: started, request: request)
             } else {
+                inFlight += 1
                 context.fireChannelRead(wrapInboundOut(.head(head)))
                 if request.body.count > 0 { context.fireChannelRead(wrapInboundOut(.body(ByteBuffer(bytes: request.body)))) }
                 context.fireChannelRead(data)
             }
         case (.passing, .end):
             phase = .idle
+            inFlight += 1
             context.fireChannelRead(data)
         default:
             context.fireChannelRead(data)
         }
+    }
+
+    /// Answers from the async responder pass here on their way out.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), inFlight > 0 { inFlight -= 1 }
+        context.write(data, promise: promise)
     }
 
     private func write(_ response: APIResponse, for head: HTTPRequest, context: ChannelHandlerContext,
