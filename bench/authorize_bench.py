@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import free_port, rss_kib
+from benchlib import free_port, rss_kib, wrk
 
 
 def main():
@@ -57,12 +57,9 @@ def main():
         script = os.path.join(work, "authorize.lua")
         with open(script, "w") as f:
             f.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' % json.dumps(body))
-        out = subprocess.run(["wrk", "-t2", "-c64", "-d10s", "--latency", "-s", script, f"http://127.0.0.1:{port}/v1/agent/connect/authorize"],
-                             capture_output=True, text=True, timeout=60).stdout
         print("wrk -t2 -c64 -d10s POST /v1/agent/connect/authorize:")
-        for line in out.splitlines():
-            if line.strip().startswith(("Requests/sec", "Latency", "50%", "90%", "99%", "Non-2xx")):
-                print("   ", line.strip())
+        for line in wrk(f"http://127.0.0.1:{port}/v1/agent/connect/authorize", script=script):
+            print("   ", line)
         print(f"connectd RSS {rss_kib(proc.pid) / 1024:.1f} MiB")
     finally:
         proc.terminate()

@@ -16,3 +16,14 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def wrk(url, connections=64, seconds=10, script=None):
+    """The summary lines of `wrk -t2 -c<connections> -d<seconds>s --latency` against `url`."""
+    import subprocess
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 50).stdout
+    return [line.strip() for line in out.splitlines()
+            if line.strip().startswith(("Requests/sec", "Latency", "50%", "90%", "99%", "Non-2xx"))]

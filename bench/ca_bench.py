@@ -20,6 +20,7 @@ import threading
 import time
 
 from benchlib import free_port, rss_kib
+from benchlib import wrk as benchlib_wrk
 
 
 def start_agent(binary, work):
@@ -77,12 +78,7 @@ def cold_issuance(port, names, clients):
 
 
 def wrk(port, path, connections=64, seconds=10, script=None):
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if script:
-        command += ["-s", script]
-    out = subprocess.run(command + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, timeout=60).stdout
-    return [line.strip() for line in out.splitlines()
-            if line.strip().startswith(("Requests/sec", "Latency", "50%", "99%", "Non-2xx"))]
+    return benchlib_wrk(f"http://127.0.0.1:{port}{path}", connections=connections, seconds=seconds, script=script)
 
 
 def main():

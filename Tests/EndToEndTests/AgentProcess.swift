@@ -17,9 +17,15 @@ struct CommandResult {
 
 /// Runs `connectd args...` to completion and returns its exit status and combined output.
 func runConnectd(_ arguments: [String]) throws -> CommandResult {
+    try runProcess(connectdBinary(), arguments)
+}
+
+/// Runs `executable` to completion (in `directory` when given); stdout and stderr together.
+func runProcess(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: connectdBinary())
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

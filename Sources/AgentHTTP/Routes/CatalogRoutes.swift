@@ -87,14 +87,20 @@ enum CatalogRoutes {
         ["0.0.0.0", "::", ""].contains(configuration.bindAddr) ? "127.0.0.1" : configuration.bindAddr
     }
 
-    static func node(_ backend: any AgentBackend, _ configuration: AgentConfiguration, _ snapshot: StateSnapshot) -> JSONValue {
+    /// This node's identity fields, shared by the health and catalog shapes.
+    static func nodeFields(_ backend: any AgentBackend, _ configuration: AgentConfiguration) -> [(String, JSONValue)] {
         let address = nodeAddress(configuration)
-        return .object([
+        return [
             ("ID", .string(backend.nodeID)),
             ("Node", .string(configuration.nodeName)),
             ("Address", .string(address)),
             ("Datacenter", .string(configuration.datacenter)),
             ("TaggedAddresses", .object([("lan", .string(address)), ("wan", .string(address))])),
+        ]
+    }
+
+    static func node(_ backend: any AgentBackend, _ configuration: AgentConfiguration, _ snapshot: StateSnapshot) -> JSONValue {
+        .object(nodeFields(backend, configuration) + [
             ("Meta", .object([])),
             ("CreateIndex", .int(1)),
             ("ModifyIndex", .int(Int64(snapshot.index))),
@@ -122,13 +128,7 @@ enum CatalogRoutes {
     static func catalogService(_ proxy: ManagedProxy, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
                                _ backend: any AgentBackend) -> JSONValue {
         let service = service(proxy, snapshot, configuration, backend)
-        let address = nodeAddress(configuration)
-        return .object([
-            ("ID", .string(backend.nodeID)),
-            ("Node", .string(configuration.nodeName)),
-            ("Address", .string(address)),
-            ("Datacenter", .string(configuration.datacenter)),
-            ("TaggedAddresses", .object([("lan", .string(address)), ("wan", .string(address))])),
+        return .object(nodeFields(backend, configuration) + [
             ("NodeMeta", .object([])),
             ("ServiceKind", .string("connect-proxy")),
             ("ServiceID", service["ID"] ?? .null),

@@ -72,3 +72,44 @@ final class GlueHandler: ChannelDuplexHandler {
         }
     }
 }
+
+extension GlueHandler {
+    /// Joins the channel of `context` to `other`: a glue pair takes the place of `handler` (which
+    /// leaves the pipeline), after the bytes `handler` held are written to `other`. On failure
+    /// both channels are closed and false is returned.
+    static func join(_ context: ChannelHandlerContext, replacing handler: some RemovableChannelHandler,
+                     with other: any Channel, held: [ByteBuffer]) -> Bool {
+        let (ownGlue, otherGlue) = matchedPair()
+        do {
+            try other.pipeline.syncOperations.addHandler(otherGlue)
+            try context.pipeline.syncOperations.addHandler(ownGlue, position: .after(handler))
+        } catch {
+            other.close(promise: nil)
+            context.close(promise: nil)
+            return false
+        }
+        for buffer in held { other.write(buffer, promise: nil) }
+        other.flush()
+        context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+        return true
+    }
+}
+
+/// Bytes a connection received before it was joined to its other side, bounded.
+struct HeldBytes {
+    static let limit = 1 << 20
+    private(set) var buffers: [ByteBuffer] = []
+    private var count = 0
+
+    /// Holds `buffer`; false when that goes over the limit.
+    mutating func append(_ buffer: ByteBuffer) -> Bool {
+        count += buffer.readableBytes
+        buffers.append(buffer)
+        return count <= Self.limit
+    }
+
+    mutating func removeAll() {
+        buffers.removeAll()
+        count = 0
+    }
+}

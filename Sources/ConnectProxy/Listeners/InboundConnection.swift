@@ -19,9 +19,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let runtime: ProxyRuntime
     private let logger: Logger
     private var phase = Phase.handshaking
-    private var held: [ByteBuffer] = []
-    private var heldBytes = 0
-    static let holdLimit = 1 << 20
+    private var held = HeldBytes()
 
     init(listener: PublicListenerConfig, target: String, agent: AgentClient, runtime: ProxyRuntime, logger: Logger) {
         self.listener = listener
@@ -43,10 +41,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        heldBytes += buffer.readableBytes
-        held.append(buffer)
-        if heldBytes > Self.holdLimit {
+        if !held.append(unwrapInboundIn(data)) {
             logger.warning("closing inbound connection: too much data before it was authorized")
             close(context)
         }
@@ -146,19 +141,8 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func glue(_ context: ChannelHandlerContext, to local: any Channel) {
-        let (inboundGlue, localGlue) = GlueHandler.matchedPair()
-        do {
-            try local.pipeline.syncOperations.addHandler(localGlue)
-            try context.pipeline.syncOperations.addHandler(inboundGlue, position: .after(self))
-        } catch {
-            local.close(promise: nil)
-            close(context)
-            return
-        }
         phase = .glued
-        for buffer in held { local.write(buffer, promise: nil) }
-        local.flush()
+        if !GlueHandler.join(context, replacing: self, with: local, held: held.buffers) { phase = .closed }
         held.removeAll()
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 }

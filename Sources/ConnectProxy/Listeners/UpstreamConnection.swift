@@ -20,8 +20,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let agent: AgentClient
     private let logger: Logger
     private var phase = Phase.discovering
-    private var held: [ByteBuffer] = []
-    private var heldBytes = 0
+    private var held = HeldBytes()
 
     init(upstream: UpstreamConfig, runtime: ProxyRuntime, agent: AgentClient, logger: Logger) {
         self.upstream = upstream
@@ -105,10 +104,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        heldBytes += buffer.readableBytes
-        held.append(buffer)
-        if heldBytes > InboundConnection.holdLimit {
+        if !held.append(unwrapInboundIn(data)) {
             logger.warning("closing upstream connection: too much data before the destination was reached")
             close(context)
         }
@@ -165,23 +161,12 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func glue(_ context: ChannelHandlerContext, to remote: any Channel) {
-        let (localGlue, remoteGlue) = GlueHandler.matchedPair()
-        do {
-            if let check = try? remote.pipeline.syncOperations.handler(type: ServerIdentityCheck.self) {
-                remote.pipeline.syncOperations.removeHandler(check, promise: nil)
-            }
-            try remote.pipeline.syncOperations.addHandler(remoteGlue)
-            try context.pipeline.syncOperations.addHandler(localGlue, position: .after(self))
-        } catch {
-            remote.close(promise: nil)
-            close(context)
-            return
+        if let check = try? remote.pipeline.syncOperations.handler(type: ServerIdentityCheck.self) {
+            remote.pipeline.syncOperations.removeHandler(check, promise: nil)
         }
         phase = .glued
-        for buffer in held { remote.write(buffer, promise: nil) }
-        remote.flush()
+        if !GlueHandler.join(context, replacing: self, with: remote, held: held.buffers) { phase = .closed }
         held.removeAll()
-        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 }
 
