@@ -30,37 +30,44 @@ public struct ListenerCheckService: Service, CustomStringConvertible {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let proxies = state.snapshot.proxies
             board.retain(only: Set(proxies.keys))
-            var changed = false
+            var due: [(id: String, host: String, port: Int)] = []
             for (id, proxy) in proxies {
                 let interval: Duration = board.status(of: id).isPassing ? .seconds(10) : .seconds(1)
                 if let last = lastChecked[id], clock.now - last < interval { continue }
                 lastChecked[id] = clock.now
                 let host = proxy.registeredBindAddress == "0.0.0.0" || proxy.registeredBindAddress.isEmpty
                     ? "127.0.0.1" : proxy.registeredBindAddress
-                let status = await Self.check(host: host, port: proxy.bindPort)
-                if board.record(id, status) {
-                    changed = true
-                    logger.debug("proxy listener check changed", metadata: ["proxy": "\(id)", "status": "\(status.status)"])
-                }
+                due.append((id, host, proxy.bindPort))
+            }
+            var changed = false
+            for (id, status) in await Self.check(due) where board.record(id, status) {
+                changed = true
+                logger.debug("proxy listener check changed", metadata: ["proxy": "\(id)", "status": "\(status.status)"])
             }
             if changed { try? await state.touch() }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }
 
-    /// One TCP connect with a 1 s timeout, on a thread of its own (a blocking connect).
-    static func check(host: String, port: Int) async -> CheckStatus {
-        await withCheckedContinuation { continuation in
+    /// One TCP connect (1 s timeout) per target, one after another on a thread of their own
+    /// (blocking connects; on loopback a closed port is refused at once).
+    static func check(_ targets: [(id: String, host: String, port: Int)]) async -> [(String, CheckStatus)] {
+        guard !targets.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
             Thread {
-                let target = "\(host):\(port)"
-                do {
-                    let fd = try SimpleHTTPClient.connect(host: host, port: port, timeoutSeconds: 1)
-                    close(fd)
-                    continuation.resume(returning: CheckStatus(status: "passing", output: "TCP connect \(target): Success"))
-                } catch {
-                    continuation.resume(returning: CheckStatus(status: "critical", output: "dial tcp \(target): \(error)"))
-                }
+                continuation.resume(returning: targets.map { target in (target.id, check(host: target.host, port: target.port)) })
             }.start()
+        }
+    }
+
+    static func check(host: String, port: Int) -> CheckStatus {
+        let address = "\(host):\(port)"
+        do {
+            let fd = try SimpleHTTPClient.connect(host: host, port: port, timeoutSeconds: 1)
+            close(fd)
+            return CheckStatus(status: "passing", output: "TCP connect \(address): Success")
+        } catch {
+            return CheckStatus(status: "critical", output: "dial tcp \(address): \(error)")
         }
     }
 }
