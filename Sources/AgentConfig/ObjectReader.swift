@@ -27,8 +27,6 @@ public final class ObjectReader {
     private var consumed = Set<Int>()
     /// Every key an accessor asked for: the keys this object may have, for "did you mean".
     private var askedKeys: [String] = []
-    /// The spelling the document used for each key found (lenient matching), for messages.
-    private var spelling: [String: String] = [:]
 
     /// Each member's key as `matching` compares it, computed once.
     private let normalizedKeys: [String]
@@ -52,7 +50,8 @@ public final class ObjectReader {
 
     /// The path of `key` as the document spells it (`Port` in an API body, `port` in a file).
     public func keyPath(_ key: String) -> String {
-        let written = spelling[key] ?? key
+        let wanted = matching.normalize(key)
+        let written = normalizedKeys.firstIndex(of: wanted).map { members[$0].0 } ?? key
         return path.isEmpty ? written : "\(path).\(written)"
     }
 
@@ -60,12 +59,13 @@ public final class ObjectReader {
 
     /// The raw value of `key`, marking it consumed. JSON `null` counts as absent.
     public func raw(_ key: String) -> JSONValue? {
-        if !askedKeys.contains(key) { askedKeys.append(key) }
+        // Which keys were asked for and consumed matters only to `finish()` in strict mode.
+        let strict = matching == .strictSnakeCase
+        if strict && !askedKeys.contains(key) { askedKeys.append(key) }
         let wanted = matching.normalize(key)
         for offset in normalizedKeys.indices where normalizedKeys[offset] == wanted {
             let member = members[offset]
-            consumed.insert(offset)
-            spelling[key] = member.0
+            if strict { consumed.insert(offset) }
             if case .null = member.1 { return nil }
             return member.1
         }

@@ -4,6 +4,7 @@
 import AgentConfig
 import Authorization
 import ConnectdCore
+import Synchronization
 
 enum AuthorizeRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
@@ -15,6 +16,9 @@ enum AuthorizeRoutes {
             },
         ]
     }
+
+    /// Encoded answers by decision: there are few distinct ones (one per intention, plus the default).
+    static let answers = AnswerCache()
 
     static func authorize(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
         let configuration = backend.configuration()
@@ -39,12 +43,29 @@ enum AuthorizeRoutes {
             throw APIError.badRequestReason(error.reason)
         }
         // Input is validated before the token is checked, as in Consul.
-        try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend).authorize(target: target))
+        try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend,
+                                                     configuration: configuration).authorize(target: target))
         let result = AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
                                               intentions: backend.intentions, acl: configuration.acl)
-        var response = APIResponse.json(.object([("Authorized", .bool(result.authorized)), ("Reason", .string(result.reason))]),
-                                        pretty: configuration.alwaysPretty || request.hasQuery("pretty"))
+        var response = APIResponse.encodedJSON(answers.body(result, pretty: configuration.alwaysPretty || request.hasQuery("pretty")))
         response.headers += ConnectCARoutes.cacheHeaders(hit: true)
         return response
+    }
+}
+
+/// The encoded JSON of authorize answers, kept so a hot decision is not encoded per request.
+final class AnswerCache: Sendable {
+    private let bodies = Mutex<[String: [UInt8]]>([:])
+
+    func body(_ result: AuthorizeResult, pretty: Bool) -> [UInt8] {
+        let key = "\(result.authorized ? 1 : 0)\(pretty ? 1 : 0)\(result.reason)"
+        if let cached = bodies.withLock({ $0[key] }) { return cached }
+        let encoded = Array(JSONValue.object([("Authorized", .bool(result.authorized)), ("Reason", .string(result.reason))])
+            .encoded(pretty: pretty).utf8)
+        bodies.withLock { bodies in
+            if bodies.count > 4096 { bodies.removeAll() }
+            bodies[key] = encoded
+        }
+        return encoded
     }
 }
