@@ -1,6 +1,7 @@
 // Consul-style flag names: `-dev` and `--dev` both work.
 
 import ArgumentParser
+import ConnectProxy
 
 extension NameSpecification {
     /// `-name` and `--name`.
@@ -18,14 +19,16 @@ struct AgentClientOptions: ParsableArguments {
     var token: String?
 
     /// Host and port from the flag, the environment, or the default; `http://` is accepted.
-    func address() throws -> (host: String, port: Int) {
-        var text = httpAddr ?? ProcessEnvironment.value("CONSUL_HTTP_ADDR") ?? "127.0.0.1:8500"
-        if text.hasPrefix("http://") { text.removeFirst("http://".count) }
+    func address() throws -> (host: String, port: Int) { try Self.address(flag: httpAddr) }
+
+    /// The agent address from `-http-addr`, else `$CONSUL_HTTP_ADDR`, else 127.0.0.1:8500.
+    static func address(flag: String?) throws -> (host: String, port: Int) {
+        let text = flag ?? ProcessEnvironment.value("CONSUL_HTTP_ADDR") ?? "127.0.0.1:8500"
         if text.hasPrefix("https://") { throw ValidationError("-http-addr: https is not supported by connectd's CLI yet") }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+        guard let address = AgentClient.parseAddress(text) else {
             throw ValidationError("-http-addr: expected host:port, got \"\(text)\"")
         }
-        return (String(text[..<colon]), port)
+        return address
     }
 
     func effectiveToken() -> String? {

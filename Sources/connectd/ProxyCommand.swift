@@ -51,10 +51,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let swiftLevel = LogLevelMapping.swiftLogLevel(level)
         LoggingSystem.bootstrap { label in ConsoleLogHandler(label: label, level: swiftLevel, json: false) }
 
-        let addressText = httpAddr ?? env("CONSUL_HTTP_ADDR") ?? "127.0.0.1:8500"
-        guard let address = AgentClient.parseAddress(addressText) else {
-            throw ValidationError("-http-addr: expected host:port, got \"\(addressText)\"")
-        }
+        let address = try AgentClientOptions.address(flag: httpAddr)
         let secret = token ?? env("CONSUL_PROXY_TOKEN") ?? env("CONNECT_PROXY_TOKEN") ?? env("CONSUL_HTTP_TOKEN") ?? ""
         let agent = AgentClient(host: address.host, port: address.port, token: secret)
 

@@ -110,10 +110,10 @@ enum CatalogRoutes {
     static func service(_ proxy: ManagedProxy, _ snapshot: StateSnapshot, _ configuration: AgentConfiguration,
                         _ backend: any AgentBackend) -> JSONValue {
         guard let target = snapshot.services[proxy.targetServiceID] else { return .null }
-        var members = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
-            .objectMembers ?? []
+        let rendered = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
+        var members = rendered.objectMembers ?? []
         members.removeAll { $0.0 == "Proxy" }
-        let proxyJSON = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)["Proxy"] ?? .null
+        let proxyJSON = rendered["Proxy"] ?? .null
         members += [
             ("ProxyDestination", .string(proxy.targetServiceName)),
             ("Proxy", proxyJSON),

@@ -18,7 +18,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Phase {
         case idle
         /// Holding a request a fast handler may answer, with its body so far.
-        case holding(HTTPRequest, ByteBuffer)
+        case holding(HTTPRequest, String, ByteBuffer)
         /// Passing a request through to the async responder.
         case passing
     }
@@ -45,12 +45,12 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.idle, .head(let head)):
             let path = PercentDecoding.decode(Self.path(of: head))
             if inFlight == 0 && table.mayRespondFast(method: head.method.rawValue, path: path) {
-                phase = .holding(head, context.channel.allocator.buffer(capacity: 0))
+                phase = .holding(head, path, context.channel.allocator.buffer(capacity: 0))
             } else {
                 phase = .passing
                 context.fireChannelRead(data)
             }
-        case (.holding(let head, var body), .body(var chunk)):
+        case (.holding(let head, let path, var body), .body(var chunk)):
             if body.readableBytes + chunk.readableBytes > maxBodyBytes() {
                 // Too large for the fast path: the async responder answers (413) and drains it.
                 phase = .passing
@@ -60,10 +60,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             body.writeBuffer(&chunk)
-            phase = .holding(head, body)
-        case (.holding(let head, var body), .end):
+            phase = .holding(head, path, body)
+        case (.holding(let head, let path, var body), .end):
             phase = .idle
-            let request = Self.apiRequest(head, body: body.readBytes(length: body.readableBytes) ?? [])
+            let request = Self.apiRequest(head, path: path, body: body.readBytes(length: body.readableBytes) ?? [])
             let started = logger.logLevel <= .debug ? ContinuousClock.now : nil
             if let response = table.respondFast(to: request) {
                 write(response, for: head, context: context, started: started, request: request)
@@ -119,11 +119,12 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return target
     }
 
-    static func apiRequest(_ head: HTTPRequest, body: [UInt8]) -> APIRequest {
+    /// `path` is the request's path, already percent-decoded.
+    static func apiRequest(_ head: HTTPRequest, path: String, body: [UInt8]) -> APIRequest {
         let target = head.path ?? "/"
         var query = ""
         if let question = target.firstIndex(of: "?") { query = String(target[target.index(after: question)...]) }
-        return APIRequest(method: head.method.rawValue, path: PercentDecoding.decode(path(of: head)),
+        return APIRequest(method: head.method.rawValue, path: path,
                           query: APIRequest.parseQuery(query),
                           headers: head.headerFields.map { ($0.name.canonicalName, $0.value) }, body: body)
     }
