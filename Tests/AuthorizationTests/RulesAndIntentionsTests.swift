@@ -81,6 +81,22 @@ func rules(_ json: String) throws -> ACLRules {
         #expect(all.precedence == 1)
     }
 
+    @Test func timestampsSurviveTheTextRoundTripExactly() throws {
+        // Every microsecond of a second near today: a Date cannot hold each one exactly.
+        let base = Date(timeIntervalSince1970: 1_796_000_000)
+        for micro in stride(from: 0, to: 1_000_000, by: 997) {
+            let stamp = Timestamp(base.addingTimeInterval(Double(micro) / 1_000_000))
+            let reparsed = try #require(Timestamp(text: stamp.text))
+            #expect(reparsed == stamp, "\(stamp.text)")
+            #expect(Timestamp(reparsed.date) == stamp)
+        }
+        #expect(Timestamp(text: "2026-11-29T10:34:27.905903Z")?.text == "2026-11-29T10:34:27.905903Z")
+        #expect(Timestamp(text: "2026-11-29T10:34:27.9059031234Z")?.text == "2026-11-29T10:34:27.905903Z")
+        #expect(Timestamp(text: "2026-11-29T10:34:27Z")?.text == "2026-11-29T10:34:27Z")
+        #expect(Timestamp(text: "2026-11-29T10:34:27.Z") == nil)
+        #expect(Timestamp(text: "2026-11-29T10:34:27.5x") == nil)
+    }
+
     @Test func persistsOrdersAndRejectsDuplicates() throws {
         let dir = temporaryDirectory()
         let store = IntentionStore(store: try FileStore(dataDir: dir), logger: Logger(label: "t"))

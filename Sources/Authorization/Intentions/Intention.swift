@@ -18,8 +18,8 @@ public struct Intention: Sendable, Equatable {
     public var sourceType = "consul"
     public var action: String
     public var meta: [String: String] = [:]
-    public var createdAt: Date
-    public var updatedAt: Date
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
     public var createIndex: UInt64 = 0
     public var modifyIndex: UInt64 = 0
     public var origin: Origin = .api
@@ -29,7 +29,7 @@ public struct Intention: Sendable, Equatable {
         self.sourceName = sourceName
         self.destinationName = destinationName
         self.action = action
-        createdAt = Timestamp.wholeMicroseconds(now)
+        createdAt = Timestamp(now)
         updatedAt = createdAt
     }
 
@@ -75,8 +75,8 @@ public struct Intention: Sendable, Equatable {
             ("DefaultPort", .int(0)),
             ("Meta", .sortedObject(meta.mapValues { .string($0) })),
             ("Precedence", .int(Int64(precedence))),
-            ("CreatedAt", .string(Timestamp.format(createdAt))),
-            ("UpdatedAt", .string(Timestamp.format(updatedAt))),
+            ("CreatedAt", .string(createdAt.text)),
+            ("UpdatedAt", .string(updatedAt.text)),
             ("CreateIndex", .int(Int64(createIndex))),
             ("ModifyIndex", .int(Int64(modifyIndex))),
         ])
@@ -91,9 +91,10 @@ public struct Intention: Sendable, Equatable {
     init?(stored json: JSONValue) {
         guard case .string(let id)? = json["ID"], case .string(let source)? = json["SourceName"],
               case .string(let destination)? = json["DestinationName"], case .string(let action)? = json["Action"],
-              let created = json["CreatedAt"]?.stringValue.flatMap(Timestamp.parse),
-              let updated = json["UpdatedAt"]?.stringValue.flatMap(Timestamp.parse) else { return nil }
-        self.init(id: id, sourceName: source, destinationName: destination, action: action, now: created)
+              let created = json["CreatedAt"]?.stringValue.flatMap(Timestamp.init(text:)),
+              let updated = json["UpdatedAt"]?.stringValue.flatMap(Timestamp.init(text:)) else { return nil }
+        self.init(id: id, sourceName: source, destinationName: destination, action: action, now: created.date)
+        createdAt = created
         updatedAt = updated
         description = json["Description"]?.stringValue ?? ""
         sourceNS = json["SourceNS"]?.stringValue ?? "default"
@@ -107,35 +108,45 @@ public struct Intention: Sendable, Equatable {
     }
 }
 
-/// Go's RFC 3339 with nanoseconds (`2026-11-29T03:48:20.123456Z`), UTC.
-enum Timestamp {
-    static func wholeMicroseconds(_ date: Date) -> Date {
-        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded(.down) / 1_000_000)
+/// A time kept in whole microseconds since the epoch, so it survives a text round trip exactly
+/// (a `Date` near 2026 cannot hold every microsecond, and flooring it drifts). Written as Go's
+/// RFC 3339 with fractional seconds (`2026-11-29T03:48:20.123456Z`), UTC.
+public struct Timestamp: Sendable, Equatable, Comparable {
+    public let microseconds: Int64
+
+    public init(_ date: Date) {
+        microseconds = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
-    static func format(_ date: Date) -> String {
-        let seconds = date.timeIntervalSince1970.rounded(.down)
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        // Rounded: times are kept in whole microseconds, and a parsed one may be a hair off.
-        var fraction = String(min(999_999, Int(((date.timeIntervalSince1970 - seconds) * 1_000_000).rounded())))
-        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))"
-            + (fraction.isEmpty ? "" : ".\(fraction)") + "Z"
+    init(microseconds: Int64) { self.microseconds = microseconds }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.microseconds < rhs.microseconds }
+
+    public var date: Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }
+
+    public var text: String {
+        let (whole, fraction) = microseconds.quotientAndRemainder(dividingBy: 1_000_000)
+        let seconds = fraction < 0 ? whole - 1 : whole
+        let micros = fraction < 0 ? fraction + 1_000_000 : fraction
+        var digits = String(micros)
+        digits = String(repeating: "0", count: 6 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        let base = RFC3339.format(Date(timeIntervalSince1970: TimeInterval(seconds))).dropLast()
+        return base + (digits.isEmpty ? "" : ".\(digits)") + "Z"
     }
 
-    static func parse(_ text: String) -> Date? {
+    /// Parses `text`; digits past the sixth are dropped.
+    public init?(text: String) {
         guard text.hasSuffix("Z") else { return nil }
-        let parts = text.dropLast().split(separator: ".", maxSplits: 1)
+        let parts = text.dropLast().split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         guard let base = RFC3339.parse(String(parts[0]) + "Z") else { return nil }
-        guard parts.count == 2 else { return base }
-        guard let fraction = Double("0." + parts[1]) else { return nil }
-        return base.addingTimeInterval(fraction)
+        var micros: Int64 = 0
+        if parts.count == 2 {
+            let digits = parts[1].prefix(6)
+            guard !parts[1].isEmpty, parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber),
+                  let value = Int64(digits + String(repeating: "0", count: 6 - digits.count)) else { return nil }
+            micros = value
+        }
+        microseconds = Int64(base.timeIntervalSince1970) * 1_000_000 + micros
     }
 }

@@ -150,7 +150,7 @@ public final class IntentionStore: Sendable {
             throw .invalid("intention \(id) is defined in a config file; change it there")
         }
         apply(input, to: &intention)
-        intention.updatedAt = Timestamp.wholeMicroseconds(now)
+        intention.updatedAt = Timestamp(now)
         try commit(put: [intention], delete: [])
         return get(id) ?? intention
     }
@@ -180,7 +180,7 @@ public final class IntentionStore: Sendable {
             let before = intention
             apply(input, to: &intention)
             if current[id] == nil || intention != before {
-                if current[id] != nil { intention.updatedAt = Timestamp.wholeMicroseconds(now) }
+                if current[id] != nil { intention.updatedAt = Timestamp(now) }
                 put.append(intention)
             }
         }
