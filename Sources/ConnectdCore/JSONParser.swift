@@ -163,33 +163,43 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONSyntaxError) -> String {
         position += 1
-        var scalars = String.UnicodeScalarView()
+        // Only a string with escapes is copied piecewise; a plain one is validated in one go.
+        var unescaped: [UInt8]? = nil
         var runStart = position
-        func flush(_ parser: JSONParser, upTo end: Int) throws(JSONSyntaxError) {
-            guard end > runStart else { return }
-            guard let text = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
-                throw parser.error("invalid UTF-8 in string")
-            }
-            scalars.append(contentsOf: text.unicodeScalars)
-        }
         while true {
             guard position < bytes.count else { throw error("unexpected end of input in string", unexpectedEnd: true) }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
-                try flush(self, upTo: position)
+                let run = bytes[runStart..<position]
                 position += 1
-                return String(scalars)
+                if var pieces = unescaped {
+                    pieces.append(contentsOf: run)
+                    unescaped = pieces
+                    return try validated(pieces[...], at: runStart)
+                }
+                return try validated(run, at: runStart)
             }
             if byte < 0x20 { throw error("control character in string") }
             if byte == UInt8(ascii: "\\") {
-                try flush(self, upTo: position)
+                var pieces = unescaped ?? []
+                pieces.append(contentsOf: bytes[runStart..<position])
                 position += 1
-                scalars.append(try parseEscape())
+                pieces.append(contentsOf: String(Character(try parseEscape())).utf8)
+                unescaped = pieces
                 runStart = position
                 continue
             }
             position += 1
         }
+    }
+
+    private func validated(_ utf8: ArraySlice<UInt8>, at start: Int) throws(JSONSyntaxError) -> String {
+        guard let text = String(validating: utf8, as: UTF8.self) else {
+            var copy = self
+            copy.position = start
+            throw copy.error("invalid UTF-8 in string")
+        }
+        return text
     }
 
     private mutating func parseEscape() throws(JSONSyntaxError) -> Unicode.Scalar {

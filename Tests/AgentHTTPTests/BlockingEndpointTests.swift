@@ -180,4 +180,27 @@ let webProxyConfig = """
         let seen = try await watcher.value
         #expect(seen == [0, 1, 2, 3, 4, 5])
     }
+
+    @Test func aClientThatGoesAwayFreesItsParkedWatcher() async throws {
+        let agent = try await TestAgent.start(files: ["web.json": webProxyConfig])
+        defer { Task { await agent.stop() } }
+        let hash = try #require(try await agent.request("GET", "/v1/agent/connect/proxy/web-proxy").header("X-Consul-Contenthash"))
+        let watch = agent.agent.state.watch
+        let before = watch.waiterCount
+        let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: agent.port, timeoutSeconds: 10)
+        let request = Array("GET /v1/agent/connect/proxy/web-proxy?hash=\(hash)&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+        try await waitUntil { watch.waiterCount == before + 1 }
+        close(fd)
+        try await waitUntil { watch.waiterCount == before }
+    }
+}
+
+/// Polls `condition` every 10 ms for up to 10 s.
+func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    for _ in 0..<1000 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
 }

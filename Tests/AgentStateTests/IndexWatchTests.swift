@@ -138,6 +138,74 @@ struct Answer: BlockingResult {
         #expect(result.contentHash == "a")
     }
 
+    @Test func aParkedQueryAnswersOnceByCallbackWithoutATask() async throws {
+        let watch = IndexWatch(index: 3)
+        let source = HashSource("a")
+        let (answers, sink) = AsyncStream.makeStream(of: String.self)
+        let start = BlockingQuery.start(watch: watch, condition: .hash("a"), wait: .seconds(60),
+                                        evaluate: { Answer(resourceIndex: watch.index, contentHash: source.value) },
+                                        deliver: { sink.yield((try? $0.get())?.contentHash ?? "error") })
+        guard case .parked = start else { Issue.record("expected to park"); return }
+        #expect(watch.waiterCount == 1)
+        watch.advance(to: 4)  // the same hash: parked again, nothing delivered
+        #expect(watch.waiterCount == 1)
+        source.value = "b"
+        watch.advance(to: 5)
+        watch.shutdown()  // a second ending must not deliver twice
+        sink.finish()
+        var received: [String] = []
+        for await answer in answers { received.append(answer) }
+        #expect(received == ["b"])
+    }
+
+    @Test func aParkedQueryIsReadyAtOnceWhenNothingIsToWaitFor() {
+        let watch = IndexWatch(index: 3)
+        let start = BlockingQuery.start(watch: watch, condition: .hash("other"), wait: .seconds(60),
+                                        evaluate: { Answer(resourceIndex: 3, contentHash: "a") },
+                                        deliver: { _ in Issue.record("ready answers are returned, not delivered") })
+        guard case .ready(let result) = start else { Issue.record("expected an answer"); return }
+        #expect((try? result.get())?.contentHash == "a")
+        #expect(watch.waiterCount == 0)
+    }
+
+    @Test func finishAnswersNowAndAbandonFreesTheWaiterSilently() async throws {
+        let watch = IndexWatch(index: 3)
+        let delivered = HashSource("")
+        func park(_ tag: String) -> ParkedQuery? {
+            let start = BlockingQuery.start(watch: watch, condition: .index(3), wait: .seconds(60),
+                                            evaluate: { Answer(resourceIndex: 3, contentHash: tag) },
+                                            deliver: { delivered.value += (try? $0.get())?.contentHash ?? "?" })
+            if case .parked(let query) = start { return query }
+            return nil
+        }
+        let finished = try #require(park("f"))
+        let abandoned = try #require(park("x"))
+        #expect(watch.waiterCount == 2)
+        finished.finish()
+        abandoned.abandon()
+        #expect(watch.waiterCount == 0)
+        finished.finish()
+        watch.advance(to: 9)
+        #expect(delivered.value == "f")
+    }
+
+    @Test func parkedCallbacksTimeOutAndCanBeTakenBack() async throws {
+        let watch = IndexWatch(index: 1)
+        let (outcomes, sink) = AsyncStream.makeStream(of: WatchOutcome.self)
+        let kept = watch.park(after: 1, timeout: .milliseconds(30)) { sink.yield($0) }
+        let taken = watch.park(after: 1, timeout: .milliseconds(30)) { _ in Issue.record("taken back") }
+        #expect(watch.unpark(try taken.get()))
+        #expect(!watch.unpark(try taken.get()))
+        _ = try kept.get()
+        var iterator = outcomes.makeAsyncIterator()
+        #expect(await iterator.next() == .timedOut)
+        if case .failure(let immediate) = watch.park(after: 0, timeout: .seconds(1), { _ in }) {
+            #expect(immediate.outcome == .changed(1))
+        } else {
+            Issue.record("an index already past needs no parking")
+        }
+    }
+
     @Test func waitIsClampedAndJittered() {
         #expect(BlockingQuery.effectiveWait(requested: nil, jitter: 0) == .seconds(300))
         #expect(BlockingQuery.effectiveWait(requested: .seconds(3600), jitter: 0) == .seconds(600))

@@ -11,6 +11,16 @@ import Testing
         #expect(value["e"] == .object([]))
     }
 
+    @Test func stringsWithAndWithoutEscapes() throws {
+        #expect(try JSONParser.parse(#"["plain", "", "caf\u00e9 au lait", "a\"b\\c/d", "ünïcode"]"#)
+            == .array([.string("plain"), .string(""), .string("café au lait"), .string("a\"b\\c/d"), .string("ünïcode")]))
+        // Invalid UTF-8, alone and after an escape.
+        for bytes: [UInt8] in [[0x22, 0xC3, 0x28, 0x22], [0x22, 0x5C, 0x6E, 0xFF, 0x22]] {
+            #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
+            do { _ = try JSONParser.parse(bytes) } catch { #expect(error.message.contains("invalid UTF-8")) }
+        }
+    }
+
     @Test func keepsKeyOrder() throws {
         let value = try JSONParser.parse(#"{"z": 1, "a": 2, "m": 3}"#)
         #expect(value.objectMembers?.map(\.0) == ["z", "a", "m"])

@@ -244,7 +244,8 @@ extension ConnectProxyTests {
         #expect(demo.waitUntil(reachable: true))
         // SIGUSR2: the agent exits for an upgrade and leaves the proxies running.
         demo.agent.signal(SIGUSR2)
-        #expect(demo.agent.waitForExit() == 0)
+        let status = demo.agent.waitForExit()
+        #expect(status == 0, "\(demo.agent.log.suffix(6000))")
         for _ in 0..<5 {
             #expect(demo.throughUpstream() == "hello from db\n", "served from the last discovery and authorize answers")
         }

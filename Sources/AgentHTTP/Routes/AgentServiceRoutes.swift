@@ -17,16 +17,9 @@ enum AgentServiceRoutes {
                 return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand, visible: authorizer.serviceRead),
                              pretty: options.pretty, index: snapshot.index)
             },
-            Route(.prefix("/v1/agent/service/"), methods: ["GET"], fast: { request throws(APIError) in
-                try HashBlocking.respondNow(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                    try serviceDocument(id: request.pathSuffix, authorizer: authorizer, snapshot, backend.configuration(),
-                                        backend.builtinProxyCommand)
-                }
-            }) { request throws(APIError) in
-                let id = request.pathSuffix
-                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                    try serviceDocument(id: id, authorizer: authorizer, snapshot, backend.configuration(), backend.builtinProxyCommand)
-                }
+            HashBlocking.route(.prefix("/v1/agent/service/"), backend: backend, cache: cache) { request, snapshot, authorizer throws(APIError) in
+                try serviceDocument(id: request.pathSuffix, authorizer: authorizer, snapshot, backend.configuration(),
+                                    backend.builtinProxyCommand)
             },
             Route(.exact("/v1/agent/service/register"), methods: ["PUT"]) { request throws(APIError) in
                 try await register(request, backend: backend, logger: logger)

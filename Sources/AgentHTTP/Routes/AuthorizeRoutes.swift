@@ -9,8 +9,8 @@ import Synchronization
 enum AuthorizeRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
-            Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"], fast: { request throws(APIError) in
-                try authorize(request, backend: backend)
+            Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"], fast: { request, _ throws(APIError) in
+                .response(try authorize(request, backend: backend))
             }) { request throws(APIError) in
                 try authorize(request, backend: backend)
             },

@@ -9,72 +9,74 @@ import ConnectdCore
 enum CatalogRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
-            Route(.prefix("/v1/health/connect/"), methods: ["GET"]) { request throws(APIError) in
+            blocking(.prefix("/v1/health/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let passingOnly = request.hasQuery("passing")
-                return try await blocking(request, backend) { snapshot, authorizer, configuration throws(APIError) in
-                    let name = request.pathSuffix
-                    try ACLCheck.require(authorizer.serviceRead(name))
-                    return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
-                        let check = backend.health.status(of: proxy.proxyServiceID)
-                        if passingOnly && !check.isPassing { return nil }
-                        return .object([
-                            ("Node", node(backend, configuration, snapshot)),
-                            ("Service", service(proxy, snapshot, configuration, backend)),
-                            ("Checks", .array([checkJSON(proxy, check, configuration, snapshot)])),
-                        ])
-                    })
-                }
+                let name = request.pathSuffix
+                try ACLCheck.require(authorizer.serviceRead(name))
+                return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
+                    let check = backend.health.status(of: proxy.proxyServiceID)
+                    if passingOnly && !check.isPassing { return nil }
+                    return .object([
+                        ("Node", node(backend, configuration, snapshot)),
+                        ("Service", service(proxy, snapshot, configuration, backend)),
+                        ("Checks", .array([checkJSON(proxy, check, configuration, snapshot)])),
+                    ])
+                })
             },
-            Route(.prefix("/v1/catalog/connect/"), methods: ["GET"]) { request throws(APIError) in
-                try await blocking(request, backend) { snapshot, authorizer, configuration throws(APIError) in
-                    let name = request.pathSuffix
-                    try ACLCheck.require(authorizer.serviceRead(name))
-                    return .array(connectProxies(for: name, snapshot).map { proxy in
-                        catalogService(proxy, snapshot, configuration, backend)
-                    })
-                }
+            blocking(.prefix("/v1/catalog/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
+                let name = request.pathSuffix
+                try ACLCheck.require(authorizer.serviceRead(name))
+                return .array(connectProxies(for: name, snapshot).map { proxy in
+                    catalogService(proxy, snapshot, configuration, backend)
+                })
             },
-            Route(.exact("/v1/catalog/services"), methods: ["GET"]) { request throws(APIError) in
-                try await blocking(request, backend) { snapshot, authorizer, _ throws(APIError) in
-                    var names: [String: Set<String>] = [:]
-                    for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
-                        names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
-                    }
-                    for proxy in snapshot.proxies.values where authorizer.serviceRead(proxy.proxyServiceName) {
-                        names[proxy.proxyServiceName, default: []].formUnion([])
-                    }
-                    return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
+            blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
+                var names: [String: Set<String>] = [:]
+                for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
+                    names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
                 }
+                for proxy in snapshot.proxies.values where authorizer.serviceRead(proxy.proxyServiceName) {
+                    names[proxy.proxyServiceName, default: []].formUnion([])
+                }
+                return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
             },
         ]
     }
 
-    /// Answers with `render` over the current state, blocking on `?index=` like Consul's catalog.
-    static func blocking(_ request: APIRequest, _ backend: any AgentBackend,
-                         render: @escaping (StateSnapshot, Authorizer, AgentConfiguration) throws(APIError) -> JSONValue) async throws(APIError) -> APIResponse {
-        let configuration = backend.configuration()
-        let options = try QueryOptions(request, configuration: configuration)
-        struct Rendered: BlockingResult {
-            var body: JSONValue
-            var resourceIndex: UInt64
-            var contentHash: String { "" }
+    typealias Render = @Sendable (APIRequest, StateSnapshot, Authorizer, AgentConfiguration) throws(APIError) -> JSONValue
+
+    /// A GET route answering `render` over the current state, blocking on `?index=` like Consul's
+    /// catalog, on the fast path (parked) or the async one.
+    static func blocking(_ pattern: Route.Pattern, _ backend: any AgentBackend, render: @escaping Render) -> Route {
+        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
+            try query(request, backend, render).fast(later)
+        }) { request throws(APIError) in
+            await try query(request, backend, render).awaited()
         }
+    }
+
+    struct Rendered: BlockingResult {
+        var body: JSONValue
+        var resourceIndex: UInt64
+        var contentHash: String { "" }
+    }
+
+    static func query(_ request: APIRequest, _ backend: any AgentBackend, _ render: @escaping Render) throws(APIError) -> BlockingAnswer<Rendered> {
+        let options = try QueryOptions(request, configuration: backend.configuration())
         let state = backend.state
-        do {
-            let result = try await BlockingQuery.run(watch: state.watch, condition: options.condition,
-                                                     wait: BlockingQuery.effectiveWait(requested: options.wait)) { () throws(APIError) -> Rendered in
+        let (token, pretty) = (options.token, options.pretty)
+        return BlockingAnswer(
+            watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
+            evaluate: { () throws(APIError) -> Rendered in
                 let snapshot = state.snapshot
-                let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
-                return Rendered(body: try render(snapshot, authorizer, backend.configuration()), resourceIndex: snapshot.index)
-            }
-            var response = APIResponse.json(result.body, pretty: options.pretty, index: result.resourceIndex)
-            response.headers += ConnectCARoutes.leaderHeaders
-            return response
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError.internalError("\(error)")
-        }
+                let authorizer = try ACLCheck.authorizer(token, backend: backend, snapshot: snapshot)
+                return Rendered(body: try render(request, snapshot, authorizer, backend.configuration()), resourceIndex: snapshot.index)
+            },
+            respond: { rendered in
+                var response = APIResponse.json(rendered.body, pretty: pretty, index: rendered.resourceIndex)
+                response.headers += ConnectCARoutes.leaderHeaders
+                return response
+            })
     }
 
     /// Managed proxies whose target service is named `name`, by proxy ID.

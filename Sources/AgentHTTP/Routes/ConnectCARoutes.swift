@@ -8,13 +8,13 @@ import ConnectdCore
 
 enum ConnectCARoutes {
     static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
-        let roots: APIHandler = { request throws(APIError) in try await Self.roots(request, backend: backend, cache: cache) }
-        let rootsNow: FastHandler = { request throws(APIError) in try Self.rootsNow(request, backend: backend, cache: cache) }
+        let roots: APIHandler = { request throws(APIError) in await try rootsQuery(request, backend: backend, cache: cache).awaited() }
+        let rootsFast: FastHandler = { request, later throws(APIError) in try rootsQuery(request, backend: backend, cache: cache).fast(later) }
         return [
-            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], fast: rootsNow, handler: roots),
-            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], fast: rootsNow, handler: roots),
-            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request throws(APIError) in
-                try leafNow(request, backend: backend, cache: cache)
+            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
+            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
+            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request, _ throws(APIError) in
+                try leafNow(request, backend: backend, cache: cache).map { .response($0) }
             }) { request throws(APIError) in
                 try await leaf(request, backend: backend, cache: cache)
             },
@@ -31,21 +31,14 @@ enum ConnectCARoutes {
         hit ? [("Age", "0"), ("X-Cache", "HIT")] : [("X-Cache", "MISS")]
     }
 
-    /// Roots when they need no waiting (no `?index=`, or older than the current roots).
-    static func rootsNow(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> APIResponse? {
-        let options = try QueryOptions(request, configuration: backend.configuration())
-        let view = backend.authority.roots
-        if case .index(let index) = options.condition, view.index <= index { return nil }
-        return try rootsResponse(view, options: options, cache: cache)
-    }
-
-    static func roots(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) async throws(APIError) -> APIResponse {
+    /// Roots, index-blocking on the CA's roots watch.
+    static func rootsQuery(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> BlockingAnswer<RootsView> {
         let options = try QueryOptions(request, configuration: backend.configuration())
         let authority = backend.authority
-        let view = await (try? BlockingQuery.run(watch: authority.rootsWatch, condition: options.condition,
-                                                 wait: BlockingQuery.effectiveWait(requested: options.wait)) { authority.roots })
-            ?? authority.roots
-        return try rootsResponse(view, options: options, cache: cache)
+        return BlockingAnswer(watch: authority.rootsWatch, condition: options.condition,
+                              wait: BlockingQuery.effectiveWait(requested: options.wait),
+                              evaluate: { authority.roots },
+                              respond: { view throws(APIError) in try rootsResponse(view, options: options, cache: cache) })
     }
 
     static func rootsResponse(_ view: RootsView, options: QueryOptions, cache: RenderCache) throws(APIError) -> APIResponse {

@@ -12,41 +12,41 @@ struct HashedBody: BlockingResult {
 }
 
 enum HashBlocking {
-    /// The answer when it needs no waiting (no `?hash=`, or a hash that differs); nil otherwise.
-    static func respondNow(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache,
-                           render: (StateSnapshot, Authorizer) throws(APIError) -> (JSONValue, String)) throws(APIError) -> APIResponse? {
-        let options = try QueryOptions(request, configuration: backend.configuration(), useHash: true)
-        let snapshot = backend.state.snapshot
-        let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
-        let (bytes, hash) = try cache.body(key: request.path + "\u{0}" + options.token, index: snapshot.index,
-                                           pretty: options.pretty) { () throws(APIError) in try render(snapshot, authorizer) }
-        if case .hash(let wanted) = options.condition, wanted == hash { return nil }
-        return .encodedJSON(bytes, contentHash: hash)
-    }
+    typealias Render = @Sendable (StateSnapshot, Authorizer) throws(APIError) -> (JSONValue, String)
 
-    /// Renders with `render` until its hash differs from the client's (or the wait ends); every
-    /// render reads a fresh snapshot, so a removal while waiting answers the render's 404.
-    static func respond(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache,
-                        render: @escaping (StateSnapshot, Authorizer) throws(APIError) -> (JSONValue, String)) async throws(APIError) -> APIResponse {
+    /// The blocking query for `request`: every evaluation reads a fresh snapshot (so a removal
+    /// while waiting answers the render's 404), and all waiters woken by one change share one
+    /// rendering through `cache`.
+    static func query(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache,
+                      render: @escaping Render) throws(APIError) -> BlockingAnswer<HashedBody> {
         let options = try QueryOptions(request, configuration: backend.configuration(), useHash: true)
         let state = backend.state
-        do {
-            let result = try await BlockingQuery.run(
-                watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait)
-            ) { () throws(APIError) -> HashedBody in
+        let key = request.path + "\u{0}" + options.token
+        let (token, pretty) = (options.token, options.pretty)
+        return BlockingAnswer(
+            watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
+            evaluate: { () throws(APIError) -> HashedBody in
                 let snapshot = state.snapshot
-                let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
-                let (bytes, hash) = try cache.body(key: request.path + "\u{0}" + options.token, index: snapshot.index,
-                                                   pretty: options.pretty) { () throws(APIError) in
+                let authorizer = try ACLCheck.authorizer(token, backend: backend, snapshot: snapshot)
+                let (bytes, hash) = try cache.body(key: key, index: snapshot.index, pretty: pretty) { () throws(APIError) in
                     try render(snapshot, authorizer)
                 }
                 return HashedBody(bytes: bytes, contentHash: hash, resourceIndex: snapshot.index)
-            }
-            return .encodedJSON(result.bytes, contentHash: result.contentHash)
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError.internalError("\(error)")
+            },
+            respond: { body in .encodedJSON(body.bytes, contentHash: body.contentHash) })
+    }
+
+    /// A route answering `render` with hash blocking on both paths.
+    static func route(_ pattern: Route.Pattern, backend: any AgentBackend, cache: RenderCache,
+                      render: @escaping @Sendable (APIRequest, StateSnapshot, Authorizer) throws(APIError) -> (JSONValue, String)) -> Route {
+        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
+            try query(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
+                try render(request, snapshot, authorizer)
+            }.fast(later)
+        }) { request throws(APIError) in
+            await try query(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
+                try render(request, snapshot, authorizer)
+            }.awaited()
         }
     }
 }

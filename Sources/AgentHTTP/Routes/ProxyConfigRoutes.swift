@@ -7,15 +7,8 @@ import ConnectdCore
 enum ProxyConfigRoutes {
     static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
         [
-            Route(.prefix("/v1/agent/connect/proxy/"), methods: ["GET"], fast: { request throws(APIError) in
-                try HashBlocking.respondNow(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                    try body(id: request.pathSuffix, snapshot, authorizer, backend)
-                }
-            }) { request throws(APIError) in
-                let id = request.pathSuffix
-                return try await HashBlocking.respond(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                    try body(id: id, snapshot, authorizer, backend)
-                }
+            HashBlocking.route(.prefix("/v1/agent/connect/proxy/"), backend: backend, cache: cache) { request, snapshot, authorizer throws(APIError) in
+                try body(id: request.pathSuffix, snapshot, authorizer, backend)
             },
         ]
     }

@@ -3,9 +3,32 @@
 
 public typealias APIHandler = @Sendable (APIRequest) async throws(APIError) -> APIResponse
 
-/// A synchronous answer for the common case (nothing to wait for), run on the connection's event
-/// loop; nil hands the request to the `APIHandler` (a blocking query that must wait, a cache miss).
-public typealias FastHandler = @Sendable (APIRequest) throws(APIError) -> APIResponse?
+import AgentState
+
+/// An answer decided on the connection's event loop without a task: either now, or parked on a
+/// watch (a blocking query) and handed later to the request's ``LaterAnswer``.
+public enum FastAnswer: Sendable {
+    case response(APIResponse)
+    case parked(ParkedQuery)
+}
+
+/// Where a parked request's answer goes; callable from any thread, at most once.
+public struct LaterAnswer: Sendable {
+    private let send: @Sendable (UInt64, APIResponse) -> Void
+    private let ticket: UInt64
+
+    /// `send` gets `ticket` back, so a connection can tell a current answer from a stale one.
+    public init(ticket: UInt64, send: @escaping @Sendable (UInt64, APIResponse) -> Void) {
+        self.send = send
+        self.ticket = ticket
+    }
+
+    public func callAsFunction(_ response: APIResponse) { send(ticket, response) }
+}
+
+/// A synchronous handler, run on the connection's event loop; nil hands the request to the
+/// `APIHandler` (a cache miss, work that must suspend).
+public typealias FastHandler = @Sendable (APIRequest, LaterAnswer) throws(APIError) -> FastAnswer?
 
 public struct Route: Sendable {
     public enum Pattern: Sendable, Equatable {
@@ -58,17 +81,17 @@ public struct RouteTable: Sendable {
         }
     }
 
-    /// The answer when it needs no waiting: unknown paths, methods, OPTIONS, and routes whose
-    /// fast handler answers. Nil: use ``respond(to:)``.
-    public func respondFast(to request: APIRequest) -> APIResponse? {
+    /// The answer without a task: unknown paths, methods, OPTIONS, and routes whose fast handler
+    /// answers now or parks the request. Nil: use ``respond(to:)``.
+    public func respondFast(to request: APIRequest, later: LaterAnswer) -> FastAnswer? {
         switch route(request) {
-        case .answer(let response): return response
+        case .answer(let response): return .response(response)
         case .handler(let route, let routed):
             guard let fast = route.fast else { return nil }
             do {
-                return try fast(routed)
+                return try fast(routed, later)
             } catch {
-                return .error(error)
+                return .response(.error(error))
             }
         }
     }

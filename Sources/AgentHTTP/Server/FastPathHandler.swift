@@ -1,8 +1,11 @@
-// Answers on the connection's event loop the requests that need no waiting (routes with a fast
-// handler: cached roots and leaves, proxy config with a differing or no hash, authorize, errors),
-// and hands every other request on to Hummingbird's async responder unchanged. It sits after
-// HTTP decoding, where HTTP/1.1 pipelining is already serialized, so answers never overtake.
+// Answers on the connection's event loop the requests routes can answer without a task (cached
+// roots and leaves, authorize, errors) and parks blocking queries on their watch by callback, so
+// a waiting client costs its connection and a callback, not a task; every other request goes on
+// to Hummingbird's async responder unchanged. It sits after HTTP decoding, where HTTP/1.1
+// pipelining is already serialized; requests behind a parked one are held, so answers never
+// overtake.
 
+import AgentState
 import ConnectdCore
 import HTTPTypes
 import Logging
@@ -21,6 +24,24 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case holding(HTTPRequest, String, ByteBuffer)
         /// Passing a request through to the async responder.
         case passing
+        /// A blocking query parked on its watch; the answer arrives through ``answerParked(_:_:)``.
+        case parked(Parked)
+    }
+
+    /// What a parked request needs for its answer, kept small: thousands may wait at once.
+    private struct Parked {
+        let ticket: UInt64
+        let query: ParkedQuery
+        let reply: Reply
+    }
+
+    /// How to answer a request: its encoding and connection choices, and what to log.
+    private struct Reply {
+        let gzip: Bool
+        let close: Bool
+        let method: String
+        let path: String
+        let started: ContinuousClock.Instant?
     }
 
     private let table: RouteTable
@@ -31,6 +52,19 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests handed to the async responder and not yet answered. While any is, later requests
     /// (pipelined by the client) go the same way, so answers keep their order.
     private var inFlight = 0
+    /// Inbound parts and events that arrived while a request was parked, replayed after its answer.
+    private var held: [HeldInbound] = []
+    private var readPending = false
+    private var nextTicket: UInt64 = 0
+    private var context: ChannelHandlerContext?
+
+    private enum HeldInbound {
+        case part(NIOAny)
+        case event(Any)
+    }
+
+    /// Parts held beyond this stop reading from the socket until the parked answer is written.
+    private static let heldLimit = 64
 
     init(table: RouteTable, maxBodyBytes: @escaping @Sendable () -> Int, logger: Logger, dates: DateHeader) {
         self.table = table
@@ -39,7 +73,27 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.dates = dates
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        abandonParked()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client went away: take the parked query's callback back from its watch.
+        abandonParked()
+        held.removeAll()
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .parked = phase {
+            held.append(.part(data))
+            return
+        }
         let part = unwrapInboundIn(data)
         switch (phase, part) {
         case (.idle, .head(let head)):
@@ -64,10 +118,18 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.holding(let head, let path, var body), .end):
             phase = .idle
             let request = Self.apiRequest(head, path: path, body: body.readBytes(length: body.readableBytes) ?? [])
-            let started = logger.logLevel <= .debug ? ContinuousClock.now : nil
-            if let response = table.respondFast(to: request) {
-                write(response, for: head, context: context, started: started, request: request)
-            } else {
+            let reply = Reply(gzip: head.headerFields[.acceptEncoding]?.lowercased().contains("gzip") ?? false,
+                              close: head.headerFields[.connection]?.lowercased().contains("close") ?? false,
+                              method: request.method, path: Self.path(of: head),
+                              started: logger.logLevel <= .debug ? ContinuousClock.now : nil)
+            nextTicket += 1
+            let ticket = nextTicket
+            switch table.respondFast(to: request, later: laterAnswer(ticket, context)) {
+            case .response(let response)?:
+                write(response, reply, context: context)
+            case .parked(let query)?:
+                phase = .parked(Parked(ticket: ticket, query: query, reply: reply))
+            case nil:
                 inFlight += 1
                 context.fireChannelRead(wrapInboundOut(.head(head)))
                 if request.body.count > 0 { context.fireChannelRead(wrapInboundOut(.body(ByteBuffer(bytes: request.body)))) }
@@ -82,28 +144,82 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .parked = phase else { return context.fireUserInboundEventTriggered(event) }
+        if case ChannelEvent.inputClosed = event {
+            // The client closed its side while waiting: it is gone, as Go's server would judge.
+            abandonParked()
+            held.removeAll()
+            context.close(promise: nil)
+            return
+        }
+        // A quiesce (graceful shutdown) must not close the connection under a parked request:
+        // handlers after this one do not know about it. It is passed on after the answer.
+        held.append(.event(event))
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Keep reading while parked (so a client that goes away is noticed), unless a client
+        // pipelines so much behind the parked request that holding more is unreasonable.
+        if case .parked = phase, held.count >= Self.heldLimit {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
     /// Answers from the async responder pass here on their way out.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), inFlight > 0 { inFlight -= 1 }
         context.write(data, promise: promise)
     }
 
-    private func write(_ response: APIResponse, for head: HTTPRequest, context: ChannelHandlerContext,
-                       started: ContinuousClock.Instant?, request: APIRequest) {
-        if let started {
-            AgentHTTPServer.logRequest(logger, method: request.method, path: Self.path(of: head), status: response.status,
+    /// Where a parked request's answer goes: back onto this connection's event loop.
+    private func laterAnswer(_ ticket: UInt64, _ context: ChannelHandlerContext) -> LaterAnswer {
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        return LaterAnswer(ticket: ticket) { ticket, response in
+            loop.execute { handler.value.answerParked(ticket, response) }
+        }
+    }
+
+    /// Writes a parked request's answer, then replays what arrived behind it.
+    private func answerParked(_ ticket: UInt64, _ response: APIResponse) {
+        guard case .parked(let parked) = phase, parked.ticket == ticket, let context else { return }
+        phase = .idle
+        write(response, parked.reply, context: context)
+        while !held.isEmpty {
+            if case .parked = phase { break }
+            switch held.removeFirst() {
+            case .part(let data): channelRead(context: context, data: data)
+            case .event(let event): context.fireUserInboundEventTriggered(event)
+            }
+        }
+        if readPending, held.count < Self.heldLimit {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func abandonParked() {
+        guard case .parked(let parked) = phase else { return }
+        phase = .idle
+        parked.query.abandon()
+    }
+
+    private func write(_ response: APIResponse, _ reply: Reply, context: ChannelHandlerContext) {
+        if let started = reply.started {
+            AgentHTTPServer.logRequest(logger, method: reply.method, path: reply.path, status: response.status,
                                        started: started, from: context.channel.remoteAddress)
         }
-        let gzip = head.headerFields[.acceptEncoding]?.lowercased().contains("gzip") ?? false
-        let (fields, body) = AgentHTTPServer.responseFields(response, gzip: gzip)
+        let (fields, body) = AgentHTTPServer.responseFields(response, gzip: reply.gzip)
         var headers = fields
         headers[.date] = dates.now()
-        let close = head.headerFields[.connection]?.lowercased().contains("close") ?? false
-        if close { headers[.connection] = "close" }
+        if reply.close { headers[.connection] = "close" }
         context.write(wrapOutboundOut(.head(HTTPResponse(status: HTTPResponse.Status(code: response.status), headerFields: headers))),
                       promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-        if close {
+        if reply.close {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
                 channel.close(promise: nil)
             }

@@ -1,5 +1,7 @@
 // One blocking-query loop for both of Consul's styles: index-based and hash-based.
 
+import Synchronization
+
 /// What the client already has; the query blocks while the answer would be the same.
 public enum BlockingCondition: Sendable, Equatable {
     /// Answer at once.
@@ -31,30 +33,87 @@ public enum BlockingQuery {
 
     /// Evaluates `evaluate` until its result differs from `condition`, the wait ends, or shutdown.
     ///
-    /// Each evaluation reads the current snapshot; between evaluations the caller parks on `watch`
+    /// Each evaluation reads the current snapshot; between evaluations the query parks on `watch`
     /// for any change after the index it evaluated at. Errors from `evaluate` (404 when the watched
-    /// thing is removed, 403) end the loop at once.
-    public static func run<Result: BlockingResult>(
-        watch: IndexWatch, condition: BlockingCondition, wait: Duration, evaluate: () throws -> Result
+    /// thing is removed, 403) end the loop at once. Cancelling the task answers with a fresh
+    /// evaluation.
+    public static func run<Result: BlockingResult & Sendable>(
+        watch: IndexWatch, condition: BlockingCondition, wait: Duration, evaluate: @escaping @Sendable () throws -> Result
     ) async throws -> Result {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: wait)
-        while true {
-            let seenIndex = watch.index
-            let result = try evaluate()
-            let unchanged: Bool
-            switch condition {
-            case .none: unchanged = false
-            case .index(let index): unchanged = index > 0 && result.resourceIndex <= index
-            case .hash(let hash): unchanged = !hash.isEmpty && result.contentHash == hash
+        let parked = Mutex<ParkedQuery?>(nil)
+        let outcome: Swift.Result<Result, any Error> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                switch start(watch: watch, condition: condition, wait: wait, evaluate: evaluate,
+                             deliver: { continuation.resume(returning: $0) }) {
+                case .ready(let result): continuation.resume(returning: result)
+                case .parked(let query):
+                    parked.withLock { $0 = query }
+                    if Task.isCancelled { query.finish() }
+                }
             }
-            guard unchanged else { return result }
-            let remaining = clock.now.duration(to: deadline)
-            guard remaining > .zero else { return result }
-            switch await watch.wait(after: seenIndex, timeout: remaining) {
-            case .changed: continue
-            case .timedOut, .shutDown, .cancelled: return try evaluate()
+        } onCancel: {
+            parked.withLock { $0 }?.finish()
+        }
+        return try outcome.get()
+    }
+
+    /// What ``start(watch:condition:wait:evaluate:deliver:)`` found.
+    public enum Start<Result: Sendable> {
+        /// Nothing to wait for: the answer (or the error) is here, and `deliver` is never called.
+        case ready(Swift.Result<Result, any Error>)
+        /// The query is parked; `deliver` will be called once, from whichever thread ends it.
+        case parked(ParkedQuery)
+    }
+
+    /// The callback form of ``run(watch:condition:wait:evaluate:)``, for code that must not
+    /// suspend (an event loop): it costs a parked callback on the watch and no task.
+    public static func start<Result: BlockingResult & Sendable>(
+        watch: IndexWatch, condition: BlockingCondition, wait: Duration,
+        evaluate: @escaping @Sendable () throws -> Result,
+        deliver: @escaping @Sendable (Swift.Result<Result, any Error>) -> Void
+    ) -> Start<Result> {
+        let deadline = ContinuousClock.now.advanced(by: wait)
+        let query = ParkedQuery(watch: watch)
+        query.setAnswerNow { query.end(Swift.Result { try evaluate() }, deliver) }
+        // Evaluates and parks again until the answer differs or the wait is over; returns the
+        // answer when there is one, nil when parked.
+        @Sendable func step() -> Swift.Result<Result, any Error>? {
+            while true {
+                let seenIndex = watch.index
+                let result: Result
+                do { result = try evaluate() } catch { return .failure(error) }
+                guard unchanged(result, condition) else { return .success(result) }
+                let remaining = ContinuousClock.now.duration(to: deadline)
+                guard remaining > .zero else { return .success(result) }
+                let parked = watch.park(after: seenIndex, timeout: remaining) { outcome in
+                    switch outcome {
+                    case .changed:
+                        if let answer = step() { query.end(answer, deliver) }
+                    case .timedOut, .shutDown, .cancelled:
+                        query.end(Swift.Result { try evaluate() }, deliver)
+                    }
+                }
+                switch parked {
+                case .success(let ticket):
+                    if query.hold(ticket) { return nil }
+                    // Finished or abandoned while parking: take the callback back if still there.
+                    if watch.unpark(ticket), query.finishRequested { return .success(result) }
+                    return nil
+                case .failure(let immediate):
+                    if case .changed = immediate.outcome { continue }
+                    return Swift.Result { try evaluate() }
+                }
             }
+        }
+        if let answer = step() { return .ready(answer) }
+        return .parked(query)
+    }
+
+    static func unchanged<Result: BlockingResult>(_ result: Result, _ condition: BlockingCondition) -> Bool {
+        switch condition {
+        case .none: false
+        case .index(let index): index > 0 && result.resourceIndex <= index
+        case .hash(let hash): !hash.isEmpty && result.contentHash == hash
         }
     }
 }

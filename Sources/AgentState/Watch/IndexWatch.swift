@@ -17,14 +17,24 @@ public enum WatchOutcome: Sendable, Equatable {
 
 /// Parks callers until a monotonic index moves past the one they saw, a deadline passes, or shutdown.
 ///
-/// A waiter costs one continuation and one dictionary entry; all deadlines share one timer task
+/// Two ways in, one mechanism: ``park(after:timeout:_:)`` registers a callback (for code on an
+/// event loop, which must not block and has no task to suspend), and ``wait(after:timeout:)``
+/// suspends a task by parking its continuation the same way. A waiter costs one callback and one
+/// dictionary entry; all deadlines share one timer task
 /// (a min-heap of deadlines), so ten thousand waiters cost no threads and no per-waiter tasks.
 /// Advancing wakes only waiters whose index is behind the new one. ``shutdown()`` releases every
 /// waiter at once and makes later waits return immediately, so long-polls never hold up a stop.
 public final class IndexWatch: Sendable {
     private struct Waiter {
         let after: UInt64
-        let continuation: CheckedContinuation<WatchOutcome, Never>
+        let wake: @Sendable (WatchOutcome) -> Void
+    }
+
+    /// Identifies a parked callback, for ``unpark(_:)``.
+    public struct Ticket: Sendable, Hashable, Comparable {
+        fileprivate let id: UInt64
+        /// Later parks on the same watch compare greater.
+        public static func < (lhs: Ticket, rhs: Ticket) -> Bool { lhs.id < rhs.id }
     }
 
     private struct Deadline: Comparable {
@@ -68,38 +78,71 @@ public final class IndexWatch: Sendable {
             for id in ready.keys { state.waiters.removeValue(forKey: id) }
             return Array(ready.values)
         }
-        for waiter in woken { waiter.continuation.resume(returning: .changed(newIndex)) }
+        for waiter in woken { waiter.wake(.changed(newIndex)) }
+    }
+
+    /// Calls `wake` once, from whichever thread ends the wait, when the index is greater than
+    /// `after`, `timeout` passes, or shutdown. When the outcome is already known (index past
+    /// `after`, shut down, no time left) it is returned and `wake` is never called; otherwise the
+    /// ticket can take the callback back with ``unpark(_:)``.
+    public func park(after: UInt64, timeout: Duration,
+                     _ wake: @escaping @Sendable (WatchOutcome) -> Void) -> Result<Ticket, ImmediateOutcome> {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var rearm = false
+        let result: Result<Ticket, ImmediateOutcome> = state.withLock { state in
+            if state.isShutDown { return .failure(ImmediateOutcome(outcome: .shutDown)) }
+            if state.index > after { return .failure(ImmediateOutcome(outcome: .changed(state.index))) }
+            if timeout <= .zero { return .failure(ImmediateOutcome(outcome: .timedOut)) }
+            state.nextWaiterID += 1
+            let id = state.nextWaiterID
+            state.waiters[id] = Waiter(after: after, wake: wake)
+            state.deadlines.insert(Deadline(instant: deadline, id: id))
+            if state.timerInstant.map({ deadline < $0 }) ?? true {
+                state.timerInstant = deadline
+                rearm = true
+            }
+            return .success(Ticket(id: id))
+        }
+        if rearm { armTimer(until: deadline) }
+        return result
+    }
+
+    /// The outcome of a ``park(after:timeout:_:)`` that did not need to park.
+    public struct ImmediateOutcome: Error, Sendable {
+        public let outcome: WatchOutcome
+    }
+
+    /// Takes a parked callback back without calling it (its client went away). Returns false when
+    /// the callback has already been called or is being called.
+    @discardableResult
+    public func unpark(_ ticket: Ticket) -> Bool {
+        state.withLock { $0.waiters.removeValue(forKey: ticket.id) } != nil
     }
 
     /// Waits until the index is greater than `after`, `timeout` passes, shutdown, or cancellation.
     /// Returns at once when the index is already past `after`.
     public func wait(after: UInt64, timeout: Duration) async -> WatchOutcome {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        let id = state.withLock { state -> UInt64 in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
+        // The ticket once parked, or that cancellation came first.
+        let parking = Mutex<(ticket: Ticket?, cancelled: Bool)>((nil, false))
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<WatchOutcome, Never>) in
-                var rearm = false
-                let immediate: WatchOutcome? = state.withLock { state in
-                    if state.isShutDown { return .shutDown }
-                    if state.index > after { return .changed(state.index) }
-                    if Task.isCancelled { return .cancelled }
-                    if timeout <= .zero { return .timedOut }
-                    state.waiters[id] = Waiter(after: after, continuation: continuation)
-                    state.deadlines.insert(Deadline(instant: deadline, id: id))
-                    if state.timerInstant.map({ deadline < $0 }) ?? true {
-                        state.timerInstant = deadline
-                        rearm = true
+                switch park(after: after, timeout: timeout, { continuation.resume(returning: $0) }) {
+                case .success(let ticket):
+                    let cancelled = parking.withLock { parking in
+                        parking.ticket = ticket
+                        return parking.cancelled
                     }
-                    return nil
+                    if cancelled { resume(ticket.id, with: .cancelled) }
+                case .failure(let immediate):
+                    continuation.resume(returning: immediate.outcome)
                 }
-                if let immediate { continuation.resume(returning: immediate) }
-                if rearm { armTimer(until: deadline) }
             }
         } onCancel: {
-            self.resume(id, with: .cancelled)
+            let ticket = parking.withLock { parking in
+                parking.cancelled = true
+                return parking.ticket
+            }
+            if let ticket { self.resume(ticket.id, with: .cancelled) }
         }
     }
 
@@ -136,13 +179,13 @@ public final class IndexWatch: Sendable {
             state.timer = nil
             return expired
         }
-        for waiter in expired { waiter.continuation.resume(returning: .timedOut) }
+        for waiter in expired { waiter.wake(.timedOut) }
         if let next { armTimer(until: next) }
     }
 
     private func resume(_ id: UInt64, with outcome: WatchOutcome) {
         let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-        waiter?.continuation.resume(returning: outcome)
+        waiter?.wake(outcome)
     }
 
     /// Releases every waiter with `.shutDown`; later waits return `.shutDown` at once.
@@ -158,6 +201,6 @@ public final class IndexWatch: Sendable {
             return (all, timer)
         }
         timer?.cancel()
-        for waiter in all { waiter.continuation.resume(returning: .shutDown) }
+        for waiter in all { waiter.wake(.shutDown) }
     }
 }

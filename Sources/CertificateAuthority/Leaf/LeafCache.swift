@@ -55,7 +55,7 @@ public final class LeafCache: Sendable {
         if let (cert, watch) = lookup(key, now: now) {
             guard case .index(let index) = condition, index > 0, cert.index <= index else { return (cert, true) }
             let result = (try? await BlockingQuery.run(watch: watch, condition: condition, wait: wait) { () -> IssuedCert in
-                state.withLock { $0.entries[key]?.cert } ?? cert
+                self.state.withLock { $0.entries[key]?.cert } ?? cert
             }) ?? cert
             return (result, false)
         }
