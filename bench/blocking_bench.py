@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Blocking-query benchmarks (issue 4): RSS per hash-blocked watcher and wake-up latency.
 
-The default client is bench/watchers.c (compiled with gcc at run time, epoll, one process);
+The default client is bench/watchers.c (compiled with gcc at run time, epoll, one process;
+`--connection close` makes the server close each connection after its answer, keep-alive is
+the default because a proxy keeps its connection for the next long-poll);
 `--client python` uses asyncio instead, whose own reading time dominates at 10,000 watchers.
 
 Starts the connectd binary given by --bin on 127.0.0.1 with one API-registered managed proxy,
@@ -72,7 +74,7 @@ def run_c_client(args, port, pid, work):
     trigger = os.path.join(work, "go")
     base = rss_kib(pid)
     proc = subprocess.Popen([client, str(port), f"/v1/agent/connect/proxy/web-proxy?hash={current}&wait=5m",
-                             str(args.watchers), trigger], stdout=subprocess.PIPE, text=True)
+                             str(args.watchers), trigger, args.connection], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "parked"
     time.sleep(2)
     loaded = rss_kib(pid)
@@ -87,6 +89,8 @@ def main():
     parser.add_argument("--bin", default=".build/release/connectd")
     parser.add_argument("--watchers", type=int, default=10000)
     parser.add_argument("--client", choices=["python", "c"], default="c")
+    parser.add_argument("--connection", choices=["keep-alive", "close"], default="keep-alive",
+                        help="C client: keep each connection after its answer (as proxies do) or ask the server to close it")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
@@ -111,7 +115,7 @@ def main():
         finally:
             agent.send_signal(signal.SIGTERM)
             agent.wait(timeout=60)
-    print(f"watchers: {args.watchers} ({args.client} client)")
+    print(f"watchers: {args.watchers} ({args.client} client" + (f", {args.connection})" if args.client == "c" else ")"))
     print(f"connectd RSS: {base / 1024:.1f} MiB idle, {loaded / 1024:.1f} MiB with {args.watchers} parked watchers; "
           f"{(loaded - base) * 1024 / args.watchers / 1024:.2f} KiB per watcher")
     if latencies is None:

@@ -1,8 +1,11 @@
 // Parks N HTTP long-polls on one URL and reports, after a trigger, when each got its answer.
-// Usage: watchers PORT PATH N TRIGGER_FILE
+// Usage: watchers PORT PATH N TRIGGER_FILE [close|keep-alive]
 //   Opens N connections to 127.0.0.1:PORT, sends GET PATH, prints "parked" and then waits until
 //   TRIGGER_FILE exists (the benchmark creates it right before it makes the change), then records
 //   the monotonic time of the first byte of each answer. Prints p50/p99/max in ms after the trigger.
+//   With keep-alive (the default, as a proxy's Go client keeps its connection for the next
+//   long-poll) connections stay open after the answer; with close the requests say
+//   `Connection: close` and the server closes each connection after answering.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,11 +30,13 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: watchers PORT PATH N TRIGGER_FILE\n"); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: watchers PORT PATH N TRIGGER_FILE [close|keep-alive]\n"); return 2; }
     int port = atoi(argv[1]), n = atoi(argv[3]);
     const char *trigger = argv[4];
+    int closing = argc == 6 && strcmp(argv[5], "close") == 0;
     char request[1024];
-    int len = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", argv[2]);
+    int len = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", argv[2],
+                       closing ? "Connection: close\r\n" : "");
     int ep = epoll_create1(0);
     double *done = calloc(n, sizeof(double));
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };

@@ -119,7 +119,7 @@ public enum AgentHTTPServer {
     static func responseFields(_ response: APIResponse, gzip: Bool) -> (HTTPFields, ByteBuffer) {
         var fields = HTTPFields()
         var body = ByteBuffer(bytes: response.body)
-        if gzip && !response.body.isEmpty, let compressed = try? body.compress(with: .gzip()) {
+        if gzip, let compressed = ResponseBytes.gzipped(response.body) {
             body = compressed
             fields.append(HTTPField(name: .contentEncoding, value: "gzip"))
         }

@@ -57,6 +57,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     private var nextTicket: UInt64 = 0
     private var context: ChannelHandlerContext?
+    /// The context of the ``SocketOutlet`` this handler put at the socket end of the pipeline.
+    private var outlet: ChannelHandlerContext?
 
     private enum HeldInbound {
         case part(NIOAny)
@@ -75,11 +77,20 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let outlet = SocketOutlet()
+        do {
+            try context.pipeline.syncOperations.addHandler(outlet, position: .first)
+            self.outlet = try context.pipeline.syncOperations.context(handler: outlet)
+        } catch {
+            // Without it, answers go through the HTTP encoders (see `write`).
+            self.outlet = nil
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         abandonParked()
         self.context = nil
+        outlet = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -212,19 +223,23 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             AgentHTTPServer.logRequest(logger, method: reply.method, path: reply.path, status: response.status,
                                        started: started, from: context.channel.remoteAddress)
         }
-        let (fields, body) = AgentHTTPServer.responseFields(response, gzip: reply.gzip)
-        var headers = fields
-        headers[.date] = dates.now()
-        if reply.close { headers[.connection] = "close" }
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: HTTPResponse.Status(code: response.status), headerFields: headers))),
-                      promise: nil)
-        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-        if reply.close {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
-                channel.close(promise: nil)
-            }
+        let written: EventLoopFuture<Void>
+        if let outlet {
+            let bytes = ResponseBytes.encode(response, gzip: reply.gzip, date: dates.now(), close: reply.close,
+                                             allocator: context.channel.allocator)
+            written = outlet.writeAndFlush(NIOAny(bytes))
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let (fields, body) = AgentHTTPServer.responseFields(response, gzip: reply.gzip)
+            var headers = fields
+            headers[.date] = dates.now()
+            if reply.close { headers[.connection] = "close" }
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: HTTPResponse.Status(code: response.status),
+                                                             headerFields: headers))), promise: nil)
+            if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+            written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        }
+        if reply.close {
+            written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
         }
     }
 
