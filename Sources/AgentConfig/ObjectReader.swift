@@ -10,10 +10,29 @@ public enum KeyMatching: Sendable {
     /// all match `exec_mode`; unknown keys are ignored, as Consul 1.5 does.
     case lenient
 
-    func normalize(_ key: String) -> String {
+    /// Whether `written` (a key in the document) is the key an accessor asks for.
+    func matches(_ written: String, _ key: String) -> Bool {
         switch self {
-        case .strictSnakeCase: key
-        case .lenient: String(key.lowercased().filter { $0 != "_" })
+        case .strictSnakeCase: written == key
+        case .lenient: Self.looselyEqual(written, key)
+        }
+    }
+
+    /// Equal ignoring ASCII case and underscores, without building either normalized form.
+    static func looselyEqual(_ lhs: String, _ rhs: String) -> Bool {
+        var left = lhs.utf8.makeIterator()
+        var right = rhs.utf8.makeIterator()
+        func next(_ iterator: inout String.UTF8View.Iterator) -> UInt8? {
+            while let byte = iterator.next() {
+                if byte == UInt8(ascii: "_") { continue }
+                return (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+            }
+            return nil
+        }
+        while true {
+            let (a, b) = (next(&left), next(&right))
+            if a != b { return false }
+            if a == nil { return true }
         }
     }
 }
@@ -28,12 +47,8 @@ public final class ObjectReader {
     /// Every key an accessor asked for: the keys this object may have, for "did you mean".
     private var askedKeys: [String] = []
 
-    /// Each member's key as `matching` compares it, computed once.
-    private let normalizedKeys: [String]
-
     public init(_ members: [(String, JSONValue)], path: String, sink: ProblemSink, matching: KeyMatching) {
         self.members = members
-        normalizedKeys = members.map { matching.normalize($0.0) }
         self.path = path
         self.sink = sink
         self.matching = matching
@@ -50,8 +65,7 @@ public final class ObjectReader {
 
     /// The path of `key` as the document spells it (`Port` in an API body, `port` in a file).
     public func keyPath(_ key: String) -> String {
-        let wanted = matching.normalize(key)
-        let written = normalizedKeys.firstIndex(of: wanted).map { members[$0].0 } ?? key
+        let written = members.first { matching.matches($0.0, key) }?.0 ?? key
         return path.isEmpty ? written : "\(path).\(written)"
     }
 
@@ -62,8 +76,7 @@ public final class ObjectReader {
         // Which keys were asked for and consumed matters only to `finish()` in strict mode.
         let strict = matching == .strictSnakeCase
         if strict && !askedKeys.contains(key) { askedKeys.append(key) }
-        let wanted = matching.normalize(key)
-        for offset in normalizedKeys.indices where normalizedKeys[offset] == wanted {
+        for offset in members.indices where matching.matches(members[offset].0, key) {
             let member = members[offset]
             if strict { consumed.insert(offset) }
             if case .null = member.1 { return nil }

@@ -97,6 +97,20 @@ import Testing
         #expect(try await agent.request("GET", "/v1/connect/intentions/match?by=sideways&name=db").status == 400)
     }
 
+    @Test func aReloadedDefaultPolicyDecidesTheNextCall() async throws {
+        let acl = #"{"acl": {"enabled": true, "default_policy": "POLICY", "tokens": {"master": "root-secret"}}}"#
+        let agent = try await TestAgent.start(files: ["acl.json": acl.replacingOccurrences(of: "POLICY", with: "deny")])
+        defer { Task { await agent.stop() } }
+        let body = #"{"Target":"db","ClientCertURI":"\#(uri(agent, "web"))"}"#
+        let token = [("X-Consul-Token", "root-secret")]
+        for (policy, expected) in [("deny", false), ("allow", true), ("deny", false)] {
+            try agent.writeConfig("acl.json", acl.replacingOccurrences(of: "POLICY", with: policy))
+            #expect(try await agent.request("PUT", "/v1/agent/reload", headers: token).status == 200)
+            let answer = try JSONParser.parse(try await authorize(agent, body, headers: token).body)
+            #expect(answer == .object([("Authorized", .bool(expected)), ("Reason", .string("Default behavior configured by ACLs"))]), "\(policy)")
+        }
+    }
+
     @Test func configIntentionsApplyOnReloadAndSurviveRestarts() async throws {
         let agent = try await TestAgent.start(files: ["i.json": #"{"intentions": [{"source_name": "web", "destination_name": "db", "action": "deny"}]}"#])
         defer { Task { await agent.stop() } }

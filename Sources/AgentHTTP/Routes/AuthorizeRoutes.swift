@@ -45,26 +45,57 @@ enum AuthorizeRoutes {
         // Input is validated before the token is checked, as in Consul.
         try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend,
                                                      configuration: configuration).authorize(target: target))
-        let result = AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
-                                              intentions: backend.intentions, acl: configuration.acl)
-        var response = APIResponse.encodedJSON(answers.body(result, pretty: configuration.alwaysPretty || request.hasQuery("pretty")))
+        let pretty = configuration.alwaysPretty || request.hasQuery("pretty")
+        let body = answers.body(target: target, namespace: client.namespace, service: client.service, pretty: pretty,
+                                generation: AnswerCache.Generation(intentions: backend.intentions.watch.index, acl: configuration.acl)) {
+            AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
+                                     intentions: backend.intentions, acl: configuration.acl)
+        }
+        var response = APIResponse.encodedJSON(body)
         response.headers += ConnectCARoutes.cacheHeaders(hit: true)
         return response
     }
 }
 
-/// The encoded JSON of authorize answers, kept so a hot decision is not encoded per request.
+/// Encoded authorize answers by (target, client namespace, client service): a hot pair costs a
+/// dictionary lookup. Every intention change moves the intentions index and every reload may
+/// change the ACL settings; either starts a new generation, which empties the cache.
 final class AnswerCache: Sendable {
-    private let bodies = Mutex<[String: [UInt8]]>([:])
+    struct Generation: Equatable {
+        var intentions: UInt64
+        var aclEnabled: Bool
+        var defaultAllow: Bool
 
-    func body(_ result: AuthorizeResult, pretty: Bool) -> [UInt8] {
-        let key = "\(result.authorized ? 1 : 0)\(pretty ? 1 : 0)\(result.reason)"
-        if let cached = bodies.withLock({ $0[key] }) { return cached }
+        init(intentions: UInt64, acl: ACLSettings) {
+            self.intentions = intentions
+            aclEnabled = acl.enabled
+            defaultAllow = acl.defaultAllow
+        }
+    }
+
+    private struct State {
+        var generation: Generation?
+        var bodies: [String: [UInt8]] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    init(capacity: Int = 8192) { self.capacity = capacity }
+
+    func body(target: String, namespace: String, service: String, pretty: Bool, generation: Generation,
+              decide: () -> AuthorizeResult) -> [UInt8] {
+        let key = "\(pretty ? "p" : "c")\(target)\u{0}\(namespace)\u{0}\(service)"
+        if let cached = state.withLock({ $0.generation == generation ? $0.bodies[key] : nil }) { return cached }
+        let result = decide()
         let encoded = Array(JSONValue.object([("Authorized", .bool(result.authorized)), ("Reason", .string(result.reason))])
             .encoded(pretty: pretty).utf8)
-        bodies.withLock { bodies in
-            if bodies.count > 4096 { bodies.removeAll() }
-            bodies[key] = encoded
+        state.withLock { state in
+            if state.generation != generation || state.bodies.count >= capacity {
+                state.generation = generation
+                state.bodies.removeAll(keepingCapacity: true)
+            }
+            state.bodies[key] = encoded
         }
         return encoded
     }

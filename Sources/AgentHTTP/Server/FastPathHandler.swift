@@ -40,6 +40,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let gzip: Bool
         let close: Bool
         let method: String
+        /// The raw path, for the request log; empty when not logging.
         let path: String
         let started: ContinuousClock.Instant?
     }
@@ -129,10 +130,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.holding(let head, let path, var body), .end):
             phase = .idle
             let request = Self.apiRequest(head, path: path, body: body.readBytes(length: body.readableBytes) ?? [])
+            let started = logger.logLevel <= .debug ? ContinuousClock.now : nil
             let reply = Reply(gzip: head.headerFields[.acceptEncoding]?.lowercased().contains("gzip") ?? false,
                               close: head.headerFields[.connection]?.lowercased().contains("close") ?? false,
-                              method: request.method, path: Self.path(of: head),
-                              started: logger.logLevel <= .debug ? ContinuousClock.now : nil)
+                              method: request.method, path: started == nil ? "" : Self.path(of: head), started: started)
             nextTicket += 1
             let ticket = nextTicket
             switch table.respondFast(to: request, later: laterAnswer(ticket, context)) {
@@ -246,7 +247,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The path part of a request target.
     static func path(of head: HTTPRequest) -> String {
         let target = head.path ?? "/"
-        if let question = target.firstIndex(of: "?") { return String(target[..<question]) }
+        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return String(target[..<question]) }
         return target
     }
 
@@ -254,7 +255,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func apiRequest(_ head: HTTPRequest, path: String, body: [UInt8]) -> APIRequest {
         let target = head.path ?? "/"
         var query = ""
-        if let question = target.firstIndex(of: "?") { query = String(target[target.index(after: question)...]) }
+        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) { query = String(target[target.index(after: question)...]) }
         return APIRequest(method: head.method.rawValue, path: path,
                           query: APIRequest.parseQuery(query),
                           headers: head.headerFields.map { ($0.name.canonicalName, $0.value) }, body: body)
