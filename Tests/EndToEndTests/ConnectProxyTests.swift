@@ -245,7 +245,7 @@ extension ConnectProxyTests {
         // SIGUSR2: the agent exits for an upgrade and leaves the proxies running.
         demo.agent.signal(SIGUSR2)
         let status = demo.agent.waitForExit()
-        #expect(status == 0, "\(demo.agent.log.suffix(6000))")
+        #expect(status == 0, "reason \(demo.agent.process.terminationReason.rawValue); \(demo.agent.log.suffix(6000))")
         for _ in 0..<5 {
             #expect(demo.throughUpstream() == "hello from db\n", "served from the last discovery and authorize answers")
         }
