@@ -104,7 +104,8 @@ public struct JSONParser {
         defer { depth -= 1 }
         position += 1
         var members: [(String, JSONValue)] = []
-        var seen = Set<String>()
+        // Duplicate keys: a scan for small objects (most API bodies), a set once objects grow.
+        var seen: Set<String>? = nil
         skipWhitespace()
         if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -118,7 +119,14 @@ public struct JSONParser {
             }
             let keyStart = position
             let key = try parseString()
-            if !seen.insert(key).inserted {
+            let duplicate: Bool
+            if members.count < 16 {
+                duplicate = members.contains { $0.0 == key }
+            } else {
+                if seen == nil { seen = Set(members.map(\.0)) }
+                duplicate = !seen!.insert(key).inserted
+            }
+            if duplicate {
                 position = keyStart
                 throw error("duplicate key \"\(key)\"")
             }

@@ -21,6 +21,14 @@ import Testing
         }
     }
 
+    @Test func duplicateKeysAreFoundInSmallAndLargeObjects() throws {
+        let many = (0..<40).map { "\"k\($0)\": \($0)" }.joined(separator: ", ")
+        #expect(try JSONParser.parse("{\(many)}").objectMembers?.count == 40)
+        for text in ["{\(many), \"k3\": 0}", "{\(many), \"k39\": 0}", "{\"a\": 1, \"b\": 2, \"a\": 3}"] {
+            #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(text) }
+        }
+    }
+
     @Test func keepsKeyOrder() throws {
         let value = try JSONParser.parse(#"{"z": 1, "a": 2, "m": 3}"#)
         #expect(value.objectMembers?.map(\.0) == ["z", "a", "m"])

@@ -63,10 +63,21 @@ public struct Route: Sendable {
 
 /// Finds the route for a path and applies Consul's method rules (OPTIONS → 200, others → 405).
 public struct RouteTable: Sendable {
-    private var routes: [Route] = []
+    /// Exact paths by text; an exact match is never shorter than a matching prefix.
+    private var exact: [String: Route] = [:]
+    /// Prefix routes, longest first.
+    private var prefixes: [Route] = []
 
     public init(_ groups: [[Route]]) {
-        routes = groups.flatMap { $0 }.sorted { $0.pattern.text.count > $1.pattern.text.count }
+        for route in groups.flatMap({ $0 }) {
+            switch route.pattern {
+            case .exact(let path):
+                precondition(exact[path] == nil, "two routes for \(path): give one route all its methods")
+                exact[path] = route
+            case .prefix: prefixes.append(route)
+            }
+        }
+        prefixes.sort { $0.pattern.text.count > $1.pattern.text.count }
     }
 
     public func respond(to request: APIRequest) async -> APIResponse {
@@ -124,14 +135,10 @@ public struct RouteTable: Sendable {
     }
 
     func match(_ path: String) -> (Route, String)? {
-        for route in routes {
-            switch route.pattern {
-            case .exact(let exact) where exact == path:
-                return (route, "")
-            case .prefix(let prefix) where path.hasPrefix(prefix):
+        if let route = exact[path] { return (route, "") }
+        for route in prefixes {
+            if case .prefix(let prefix) = route.pattern, path.hasPrefix(prefix) {
                 return (route, String(path.dropFirst(prefix.count)))
-            default:
-                continue
             }
         }
         return nil
