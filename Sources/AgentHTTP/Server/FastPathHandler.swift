@@ -66,6 +66,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case event(Any)
     }
 
+    static let receiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
     /// Parts held beyond this stop reading from the socket until the parked answer is written.
     private static let heldLimit = 64
 
@@ -78,6 +80,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // A channel keeps its receive buffer for the next read, so its first size is memory every
+        // connection holds for its life (thousands of them park on blocking queries). API requests
+        // are a few hundred bytes; the buffer still grows for large bodies.
+        try? context.channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffers)
         let outlet = SocketOutlet()
         do {
             try context.pipeline.syncOperations.addHandler(outlet, position: .first)
