@@ -185,14 +185,21 @@ let webProxyConfig = """
         let agent = try await TestAgent.start(files: ["web.json": webProxyConfig])
         defer { Task { await agent.stop() } }
         let hash = try #require(try await agent.request("GET", "/v1/agent/connect/proxy/web-proxy").header("X-Consul-Contenthash"))
-        let watch = agent.agent.state.watch
-        let before = watch.waiterCount
-        let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: agent.port, timeoutSeconds: 10)
-        let request = Array("GET /v1/agent/connect/proxy/web-proxy?hash=\(hash)&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
-        try await waitUntil { watch.waiterCount == before + 1 }
-        close(fd)
-        try await waitUntil { watch.waiterCount == before }
+        let rootsIndex = try #require(try await agent.request("GET", "/v1/agent/connect/ca/roots").header("X-Consul-Index"))
+        let leafIndex = try #require(try await agent.request("GET", "/v1/agent/connect/ca/leaf/web").header("X-Consul-Index"))
+        let leafWatch = try #require(agent.agent.leaves.cachedWithWatch(.init(service: "web", token: ""))?.watch)
+        // Config (hash), roots and a cached leaf (index): each parks on its own watch, by callback.
+        for (target, watch) in [("/v1/agent/connect/proxy/web-proxy?hash=\(hash)", agent.agent.state.watch),
+                                ("/v1/agent/connect/ca/roots?index=\(rootsIndex)", agent.agent.authority.rootsWatch),
+                                ("/v1/agent/connect/ca/leaf/web?index=\(leafIndex)", leafWatch)] {
+            let before = watch.waiterCount
+            let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: agent.port, timeoutSeconds: 10)
+            let request = Array("GET \(target)&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+            try await waitUntil { watch.waiterCount == before + 1 }
+            close(fd)
+            try await waitUntil { watch.waiterCount == before }
+        }
     }
 }
 

@@ -13,8 +13,8 @@ enum ConnectCARoutes {
         return [
             Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
             Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
-            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request, _ throws(APIError) in
-                try leafNow(request, backend: backend, cache: cache).map { .response($0) }
+            Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request, later throws(APIError) in
+                try cachedLeafQuery(request, backend: backend, cache: cache)?.fast(later)
             }) { request throws(APIError) in
                 try await leaf(request, backend: backend, cache: cache)
             },
@@ -50,12 +50,20 @@ enum ConnectCARoutes {
         return response
     }
 
-    /// A cached leaf when it needs no waiting; nil for a miss (issuing) or a blocking wait.
-    static func leafNow(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> APIResponse? {
+    /// A cached leaf, index-blocking on its entry's watch (renewal, re-issue); nil for a miss,
+    /// which issues a certificate in the async responder.
+    static func cachedLeafQuery(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> BlockingAnswer<IssuedCert>? {
         let (service, options) = try leafRequest(request, backend: backend)
-        guard let cert = backend.leaves.cached(LeafCache.Key(service: service, token: options.token)) else { return nil }
-        if case .index(let index) = options.condition, cert.index <= index { return nil }
-        return try leafResponse(cert, service: service, options: options, hit: true, cache: cache)
+        let key = LeafCache.Key(service: service, token: options.token)
+        let leaves = backend.leaves
+        guard let (cert, watch) = leaves.cachedWithWatch(key) else { return nil }
+        // X-Cache: HIT when answered from the cache without waiting, as Consul's agent cache.
+        let hit = !BlockingQuery.unchanged(cert, options.condition)
+        return BlockingAnswer(watch: watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
+                              evaluate: { leaves.current(key) ?? cert },
+                              respond: { current throws(APIError) in
+                                  try leafResponse(current, service: service, options: options, hit: hit, cache: cache)
+                              })
     }
 
     /// The service name and query options of a leaf request, after its checks (400, 403).

@@ -109,7 +109,8 @@ public enum BlockingQuery {
         return .parked(query)
     }
 
-    static func unchanged<Result: BlockingResult>(_ result: Result, _ condition: BlockingCondition) -> Bool {
+    /// Whether `result` is what the client already has (the query would wait).
+    public static func unchanged<Result: BlockingResult>(_ result: Result, _ condition: BlockingCondition) -> Bool {
         switch condition {
         case .none: false
         case .index(let index): index > 0 && result.resourceIndex <= index

@@ -55,7 +55,7 @@ public final class LeafCache: Sendable {
         if let (cert, watch) = lookup(key, now: now) {
             guard case .index(let index) = condition, index > 0, cert.index <= index else { return (cert, true) }
             let result = (try? await BlockingQuery.run(watch: watch, condition: condition, wait: wait) { () -> IssuedCert in
-                self.state.withLock { $0.entries[key]?.cert } ?? cert
+                self.current(key) ?? cert
             }) ?? cert
             return (result, false)
         }
@@ -73,6 +73,15 @@ public final class LeafCache: Sendable {
 
     /// The cached certificate for `key`, if any (counts as a use).
     public func cached(_ key: Key, now: Date = Date()) -> IssuedCert? { lookup(key, now: now)?.0 }
+
+    /// The cached certificate for `key` and the watch its renewals and re-issues move, for a
+    /// caller that blocks by callback; nil on a miss (``fetch(_:condition:wait:now:)`` issues).
+    public func cachedWithWatch(_ key: Key, now: Date = Date()) -> (cert: IssuedCert, watch: IndexWatch)? {
+        lookup(key, now: now)
+    }
+
+    /// The certificate cached for `key` now, without counting as a use.
+    public func current(_ key: Key) -> IssuedCert? { state.withLock { $0.entries[key]?.cert } }
 
     private func lookup(_ key: Key, now: Date) -> (IssuedCert, IndexWatch)? {
         state.withLock { state in
