@@ -58,6 +58,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     private var nextTicket: UInt64 = 0
     private var context: ChannelHandlerContext?
+    /// Hands a parked request's answer back to this connection's event loop; made once per
+    /// connection (not per request) and dropped when the handler is removed.
+    private var sendLater: (@Sendable (UInt64, APIResponse) -> Void)?
     /// The context of the ``SocketOutlet`` this handler put at the socket end of the pipeline.
     private var outlet: ChannelHandlerContext?
 
@@ -80,6 +83,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        sendLater = { ticket, response in loop.execute { handler.value.answerParked(ticket, response) } }
         // A channel keeps its receive buffer for the next read, so its first size is memory every
         // connection holds for its life (thousands of them park on blocking queries). API requests
         // are a few hundred bytes; the buffer still grows for large bodies.
@@ -98,6 +104,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         abandonParked()
         self.context = nil
         outlet = nil
+        sendLater = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -142,7 +149,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                               method: request.method, path: started == nil ? "" : Self.path(of: head), started: started)
             nextTicket += 1
             let ticket = nextTicket
-            switch table.respondFast(to: request, later: laterAnswer(ticket, context)) {
+            switch table.respondFast(to: request, later: LaterAnswer(ticket: ticket, send: sendLater ?? { _, _ in })) {
             case .response(let response)?:
                 write(response, reply, context: context)
             case .parked(let query)?:
@@ -190,15 +197,6 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data), inFlight > 0 { inFlight -= 1 }
         context.write(data, promise: promise)
-    }
-
-    /// Where a parked request's answer goes: back onto this connection's event loop.
-    private func laterAnswer(_ ticket: UInt64, _ context: ChannelHandlerContext) -> LaterAnswer {
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        return LaterAnswer(ticket: ticket) { ticket, response in
-            loop.execute { handler.value.answerParked(ticket, response) }
-        }
     }
 
     /// Writes a parked request's answer, then replays what arrived behind it.
