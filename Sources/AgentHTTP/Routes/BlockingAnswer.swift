@@ -49,3 +49,17 @@ struct BlockingAnswer<Result: BlockingResult & Sendable>: Sendable {
         }
     }
 }
+
+extension Route {
+    /// A GET route answered by a blocking query: parked on the fast path, awaited when a request
+    /// must go through the async responder (pipelined behind one already there).
+    static func blocking<Result: BlockingResult & Sendable>(
+        _ pattern: Pattern, query: @escaping @Sendable (APIRequest) throws(APIError) -> BlockingAnswer<Result>
+    ) -> Route {
+        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
+            try query(request).fast(later)
+        }) { request throws(APIError) in
+            await try query(request).awaited()
+        }
+    }
+}

@@ -48,11 +48,7 @@ enum CatalogRoutes {
     /// A GET route answering `render` over the current state, blocking on `?index=` like Consul's
     /// catalog, on the fast path (parked) or the async one.
     static func blocking(_ pattern: Route.Pattern, _ backend: any AgentBackend, render: @escaping Render) -> Route {
-        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
-            try query(request, backend, render).fast(later)
-        }) { request throws(APIError) in
-            await try query(request, backend, render).awaited()
-        }
+        .blocking(pattern) { request throws(APIError) in try query(request, backend, render) }
     }
 
     struct Rendered: BlockingResult {

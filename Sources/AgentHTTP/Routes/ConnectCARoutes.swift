@@ -8,11 +8,12 @@ import ConnectdCore
 
 enum ConnectCARoutes {
     static func routes(_ backend: any AgentBackend, cache: RenderCache) -> [Route] {
-        let roots: APIHandler = { request throws(APIError) in await try rootsQuery(request, backend: backend, cache: cache).awaited() }
-        let rootsFast: FastHandler = { request, later throws(APIError) in try rootsQuery(request, backend: backend, cache: cache).fast(later) }
+        let roots: @Sendable (APIRequest) throws(APIError) -> BlockingAnswer<RootsView> = { request throws(APIError) in
+            try rootsQuery(request, backend: backend, cache: cache)
+        }
         return [
-            Route(.exact("/v1/agent/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
-            Route(.exact("/v1/connect/ca/roots"), methods: ["GET"], fast: rootsFast, handler: roots),
+            .blocking(.exact("/v1/agent/connect/ca/roots"), query: roots),
+            .blocking(.exact("/v1/connect/ca/roots"), query: roots),
             Route(.prefix("/v1/agent/connect/ca/leaf/"), methods: ["GET"], fast: { request, later throws(APIError) in
                 try cachedLeafQuery(request, backend: backend, cache: cache)?.fast(later)
             }) { request throws(APIError) in

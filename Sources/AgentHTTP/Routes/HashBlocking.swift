@@ -39,14 +39,10 @@ enum HashBlocking {
     /// A route answering `render` with hash blocking on both paths.
     static func route(_ pattern: Route.Pattern, backend: any AgentBackend, cache: RenderCache,
                       render: @escaping @Sendable (APIRequest, StateSnapshot, Authorizer) throws(APIError) -> (JSONValue, String)) -> Route {
-        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
+        .blocking(pattern) { request throws(APIError) in
             try query(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
                 try render(request, snapshot, authorizer)
-            }.fast(later)
-        }) { request throws(APIError) in
-            await try query(request, backend: backend, cache: cache) { snapshot, authorizer throws(APIError) in
-                try render(request, snapshot, authorizer)
-            }.awaited()
+            }
         }
     }
 }
