@@ -47,24 +47,18 @@ public enum ConfigLoader {
     /// Parses one file into a fragment, collecting its problems.
     public static func fragment(fromFile path: String) -> (ConfigFragment?, [ConfigProblem]) {
         let sink = ProblemSink(file: path)
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            sink.report("", exists ? "cannot open file (permission denied?)" : "no such file")
-            return (nil, sink.problems)
-        }
-        defer { try? handle.close() }
-        let data: Data
-        do {
-            data = try handle.read(upToCount: maximumFileBytes + 1) ?? Data()
+        let bytes: [UInt8]
+        do throws(ConfigFileReader.Refusal) {
+            bytes = try ConfigFileReader.read(path, limit: maximumFileBytes)
         } catch {
-            sink.report("", "cannot read file: \(error.localizedDescription)")
+            sink.report("", error.message)
             return (nil, sink.problems)
         }
-        if data.count > maximumFileBytes {
+        if bytes.count > maximumFileBytes {
             sink.report("", "file is larger than \(maximumFileBytes >> 20) MiB")
             return (nil, sink.problems)
         }
-        return fragment(fromBytes: Array(data), file: path)
+        return fragment(fromBytes: bytes, file: path)
     }
 
     /// Parses JSON text (from a file or a test) into a fragment.

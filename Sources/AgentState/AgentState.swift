@@ -10,9 +10,12 @@ public enum StateError: Error, Sendable, CustomStringConvertible {
     case persistence(StoreError)
     case portAllocation(PortAllocationError)
     case conflict(String)
+    /// The caller may not replace or remove the service that is there now.
+    case forbidden(serviceID: String)
 
     public var description: String {
         switch self {
+        case .forbidden(let id): "not allowed to change service \(id)"
         case .persistence(let error): "cannot save state: \(error)"
         case .portAllocation(let error): error.description
         case .conflict(let message): message
@@ -39,7 +42,7 @@ public actor AgentState {
     public nonisolated var snapshot: StateSnapshot { published.withLock { $0 } }
 
     /// Opens the state from `store`: API-registered services come back with their proxies'
-    /// tokens and ports. Unreadable records are skipped and logged, never fatal.
+    /// tokens and ports. Records of the wrong shape are quarantined and logged, never fatal.
     public init(store: any DurableStore, allocator: PortAllocator, logger: Logger) {
         self.store = store
         self.allocator = allocator
@@ -49,7 +52,7 @@ public actor AgentState {
         do {
             for entry in try store.list(prefix: "proxies/") {
                 guard let record = ProxyRecord(json: entry.value) else {
-                    logger.warning("ignoring unreadable proxy record", metadata: ["key": "\(entry.key)"])
+                    store.quarantine(entry.key, reason: "not a proxy record (expected ProxyServiceID, TargetServiceID, ProxyToken, BindPort, Source)", logger: logger)
                     continue
                 }
                 proxies[record.proxyServiceID] = record
@@ -57,10 +60,12 @@ public actor AgentState {
             for entry in try store.list(prefix: "services/") {
                 let sink = ProblemSink(file: entry.key)
                 guard let body = entry.value["Definition"],
-                      let reader = ObjectReader.object(body, path: "", sink: sink, matching: .lenient),
+                      let reader = ObjectReader.object(body, path: "Definition", sink: sink, matching: .lenient),
                       let definition = ServiceDefinitionDecoder.decode(reader, origin: .api), sink.problems.isEmpty
                 else {
-                    logger.warning("ignoring unreadable service record", metadata: ["key": "\(entry.key)", "problems": "\(sink.problems.map(\.description))"])
+                    let problems = sink.problems.map { "\($0.keyPath): \($0.message)" }
+                    let reason = problems.isEmpty ? "not a service record (expected a Definition object with a Name)" : problems.joined(separator: "; ")
+                    store.quarantine(entry.key, reason: reason, logger: logger)
                     continue
                 }
                 services[definition.id] = LocalService(definition: definition, source: .api)
@@ -102,17 +107,30 @@ public actor AgentState {
     }
 
     /// Adds or replaces a service registered through the HTTP API (persisted).
-    public func register(_ definition: ServiceDefinition) throws(StateError) {
+    ///
+    /// - Parameter mayChange: asked, inside the actor, about the service that `definition`
+    ///   would replace (none when the ID is new); false refuses with ``StateError/forbidden(serviceID:)``
+    ///   and changes nothing. The API passes the caller's `service:write` on the existing name.
+    public func register(_ definition: ServiceDefinition,
+                         mayChange: @Sendable (ServiceDefinition) -> Bool = { _ in true }) throws(StateError) {
         var desired = snapshot.services
+        if let existing = desired[definition.id], !mayChange(existing.definition) {
+            throw .forbidden(serviceID: definition.id)
+        }
         desired[definition.id] = LocalService(definition: definition, source: .api)
         try transition(to: desired)
     }
 
     /// Removes a service and its managed proxy. Returns false when no such service exists.
+    ///
+    /// - Parameter mayChange: asked, inside the actor, about the service to remove; false refuses
+    ///   with ``StateError/forbidden(serviceID:)`` and changes nothing.
     @discardableResult
-    public func deregister(serviceID: String) throws(StateError) -> Bool {
+    public func deregister(serviceID: String,
+                           mayChange: @Sendable (ServiceDefinition) -> Bool = { _ in true }) throws(StateError) -> Bool {
         var desired = snapshot.services
-        guard desired.removeValue(forKey: serviceID) != nil else { return false }
+        guard let existing = desired.removeValue(forKey: serviceID) else { return false }
+        guard mayChange(existing.definition) else { throw .forbidden(serviceID: serviceID) }
         try transition(to: desired)
         return true
     }

@@ -1,6 +1,6 @@
 // SystemdSupport: connectd's side of the systemd service contract, through libsystemd:
 // readiness, reload and stop notifications, status lines and the watchdog. Every call is a
-// no-op when connectd does not run under systemd (no NOTIFY_SOCKET).
+// no-op when connectd does not run under systemd (no NOTIFY_SOCKET). Sending never blocks.
 
 import CSystemd
 import Glibc
@@ -11,10 +11,27 @@ public struct SystemdNotifier: Sendable {
     /// True when systemd (or a test listener) set NOTIFY_SOCKET.
     public var isEnabled: Bool { getenv("NOTIFY_SOCKET") != nil }
 
-    /// Sends `fields` (`KEY=value` lines) to the service manager; returns false when not supervised.
+    /// Queues `fields` (`KEY=value` lines) for the service manager and returns at once; a socket
+    /// nobody drains never blocks the caller (see `NotifySender`). Returns false when not supervised.
     @discardableResult
     public func notify(_ fields: [String]) -> Bool {
-        sd_notify(0, fields.joined(separator: "\n")) > 0
+        guard isEnabled else { return false }
+        let kind: NotifySender.Kind = if fields.allSatisfy({ $0.hasPrefix("STATUS=") }) {
+            .status
+        } else if fields == ["WATCHDOG=1"] {
+            .watchdog
+        } else {
+            .state
+        }
+        NotifySender.shared.send(fields.joined(separator: "\n"), kind: kind)
+        return true
+    }
+
+    /// Waits up to `limit` for queued messages to leave (call before exiting); true when none is left.
+    @discardableResult
+    public func flush(within limit: Duration = .seconds(1)) -> Bool {
+        guard isEnabled else { return true }
+        return NotifySender.shared.flush(within: limit)
     }
 
     public func ready(status: String) { notify(["READY=1", "STATUS=\(Self.oneLine(status))"]) }

@@ -68,7 +68,9 @@ struct AgentCommand: AsyncParsableCommand {
         } catch {
             for problem in error.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             FileHandle.standardError.write(Data("connectd: invalid configuration (\(error.problems.count) problem(s)); nothing was started\n".utf8))
-            SystemdNotifier().failed("invalid configuration: \(error.problems.first?.description ?? "")", errno: EINVAL)
+            let notifier = SystemdNotifier()
+            notifier.failed("invalid configuration: \(error.problems.first?.description ?? "")", errno: EINVAL)
+            notifier.flush()
             throw ExitCode(1)
         }
         let level = LogLevelMapping.swiftLogLevel(preview.logLevel)
@@ -82,7 +84,9 @@ struct AgentCommand: AsyncParsableCommand {
             try await agent.run()
         } catch let error as AgentStartError {
             logger.error("\(error.description)")
-            SystemdNotifier().failed("failed: \(error.description)")
+            let notifier = SystemdNotifier()
+            notifier.failed("failed: \(error.description)")
+            notifier.flush()
             throw ExitCode(1)
         }
     }

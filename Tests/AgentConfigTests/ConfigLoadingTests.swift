@@ -1,5 +1,7 @@
 import AgentConfig
 import ConnectdCore
+import Foundation
+import Glibc
 import Testing
 
 @Suite struct ConfigLoadingTests {
@@ -205,5 +207,26 @@ import Testing
         let dir = ConfigDirectory()
         dir.write("huge.json", "{\"datacenter\": \"" + String(repeating: "a", count: ConfigLoader.maximumFileBytes) + "\"}")
         #expect(dir.problems().first?.hasSuffix("huge.json: file is larger than 16 MiB") == true)
+    }
+
+    /// A FIFO, a socket or a directory named `*.json` is refused by name at once; reading one used to
+    /// hang (FIFO) or fail with an opaque Foundation error (directory). A symlink to a regular file is read.
+    @Test func onlyRegularFilesAreRead() throws {
+        let dir = ConfigDirectory()
+        dir.write("real.txt", #"{"datacenter": "linked"}"#)
+        #expect(mkfifo(dir.path + "/fifo.json", 0o600) == 0)
+        #expect(mkdir(dir.path + "/x.json", 0o700) == 0)
+        #expect(symlink(dir.path + "/real.txt", dir.path + "/link.json") == 0)
+        let socket = try UnixSocketFile(path: dir.path + "/sock.json")
+        defer { socket.close() }
+        #expect(dir.problems() == [
+            "\(dir.path)/fifo.json: not a regular file (a FIFO)",
+            "\(dir.path)/sock.json: not a regular file (a socket)",
+            "\(dir.path)/x.json: not a regular file (a directory)",
+        ])
+        try FileManager.default.removeItem(atPath: dir.path + "/fifo.json")
+        try FileManager.default.removeItem(atPath: dir.path + "/sock.json")
+        try FileManager.default.removeItem(atPath: dir.path + "/x.json")
+        #expect(try dir.load().datacenter == "linked")
     }
 }

@@ -1,5 +1,6 @@
 import AgentConfig
 import Foundation
+import Glibc
 
 /// A temporary directory of config files, removed when the value is released.
 final class ConfigDirectory {
@@ -39,4 +40,26 @@ final class ConfigDirectory {
 func fragment(_ text: String, name: String = "test.json") -> (ConfigFragment?, [String]) {
     let (fragment, problems) = ConfigLoader.fragment(fromBytes: Array(text.utf8), file: name)
     return (fragment, problems.map(\.description))
+}
+
+/// A bound AF_UNIX socket at `path` (a file that is neither regular nor a FIFO).
+struct UnixSocketFile {
+    let fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EINVAL) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { Glibc.close(fd); throw POSIXError(.EADDRINUSE) }
+    }
+
+    func close() { Glibc.close(fd) }
 }

@@ -57,14 +57,28 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/state/services/bad.json"))
     }
 
-    @Test func unreadableRecordsDoNotStopTheState() async throws {
+    /// Well-formed JSON of the wrong shape is moved aside like an unreadable file (it used to stay
+    /// in place, logged with `problems=[]`, and be skipped again on every start).
+    @Test func wrongShapeRecordsAreQuarantined() async throws {
         let dir = temporaryDirectory()
         let store = try FileStore(dataDir: dir)
         try store.commit([
             .put(key: "services/odd", value: .object([("Definition", .object([("Port", .string("x"))]))])),
+            .put(key: "services/shapeless", value: .array([.int(1)])),
+            .put(key: "services/good", value: .object([("Definition", .object([("Name", .string("good"))]))])),
             .put(key: "proxies/odd-proxy", value: .object([("ProxyToken", .int(1))])),
         ])
         let state = try makeState(dataDir: dir)
-        #expect(state.snapshot.services.isEmpty)
+        #expect(Array(state.snapshot.services.keys) == ["good"])
+        for file in ["services/odd.json", "services/shapeless.json", "proxies/odd-proxy.json"] {
+            #expect(!FileManager.default.fileExists(atPath: dir + "/state/" + file), "\(file) is still in place")
+        }
+        let moved = try FileManager.default.contentsOfDirectory(atPath: dir + "/quarantine").sorted()
+        #expect(moved.count == 3)
+        #expect(moved.allSatisfy { $0.hasPrefix("services_odd.json") || $0.hasPrefix("services_shapeless.json") || $0.hasPrefix("proxies_odd-proxy.json") })
+        // The next start finds nothing to quarantine and keeps the good record.
+        let reopened = try FileStore(dataDir: dir)
+        #expect(reopened.quarantined.isEmpty)
+        #expect(try reopened.list(prefix: "").map(\.key) == ["services/good"])
     }
 }

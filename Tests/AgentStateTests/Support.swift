@@ -23,6 +23,7 @@ final class FailingStore: DurableStore {
     func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64 {
         throw StoreError(key: "services/x", message: "cannot write: No space left on device")
     }
+    func quarantine(key: String, reason: String) -> QuarantinedEntry { QuarantinedEntry(key: key, movedTo: "", reason: reason) }
 }
 
 func service(_ name: String, port: Int = 8080, proxy: ManagedProxyRequest? = ManagedProxyRequest(), id: String? = nil) -> ServiceDefinition {

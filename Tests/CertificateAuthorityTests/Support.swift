@@ -62,4 +62,5 @@ final class FullDiskStore: DurableStore {
     func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64 {
         throw StoreError(key: operations.first.map { "\($0)" } ?? "?", message: "cannot write: No space left on device")
     }
+    func quarantine(key: String, reason: String) -> QuarantinedEntry { inner.quarantine(key: key, reason: reason) }
 }

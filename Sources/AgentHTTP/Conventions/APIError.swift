@@ -2,6 +2,8 @@
 // blocking parameters, headers) and one route group per endpoint family. It reads AgentState
 // snapshots and calls the agent backend; it never touches processes.
 
+import AgentState
+
 /// An error answer in Consul's form: a status and a plain-text body.
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     public var status: Int
@@ -39,4 +41,14 @@ public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func internalError(_ message: String) -> APIError { APIError(status: 500, message: message) }
+}
+
+extension APIError {
+    /// A refused state change: 403 when the caller may not touch what is there, else 500 with the reason.
+    init(_ error: StateError) {
+        switch error {
+        case .forbidden: self = .permissionDenied
+        default: self = .internalError(error.description)
+        }
+    }
 }

@@ -70,12 +70,12 @@ public enum TokenExtraction {
         return nil
     }
 
-    /// The request target for logs, with any `token=` value replaced by `<hidden>`.
+    /// The request target for logs, with the value of `token=` in any case (`TOKEN=`, `Token=`) replaced by `<hidden>`.
     public static func redactedTarget(path: String, rawQuery: String?) -> String {
         guard let rawQuery, !rawQuery.isEmpty else { return path }
         let redacted = rawQuery.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
             let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-            return PercentDecoding.decode(name, plusIsSpace: true) == "token" ? "\(name)=<hidden>" : String(pair)
+            return PercentDecoding.decode(name, plusIsSpace: true).lowercased() == "token" ? "\(name)=<hidden>" : String(pair)
         }.joined(separator: "&")
         return "\(path)?\(redacted)"
     }

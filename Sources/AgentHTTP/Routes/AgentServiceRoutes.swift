@@ -14,6 +14,7 @@ enum AgentServiceRoutes {
                 let options = try QueryOptions(request, configuration: configuration)
                 let snapshot = backend.state.snapshot
                 let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
+                try ACLCheck.require(authorizer.mayListServices)
                 return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand, visible: authorizer.serviceRead),
                              pretty: options.pretty, index: snapshot.index)
             },
@@ -78,9 +79,10 @@ enum AgentServiceRoutes {
         var stored = definition
         if stored.token.isEmpty, let token = TokenExtraction.token(from: request) { stored.token = token }
         do {
-            try await backend.state.register(stored)
+            // Replacing a service needs write on the name it has now, not only on the new one.
+            try await backend.state.register(stored, mayChange: { authorizer.serviceWrite($0.name) })
         } catch {
-            throw APIError.internalError(error.description)
+            throw APIError(error)
         }
         logger.info("service registered", metadata: ["service": "\(definition.id)", "managed_proxy": "\(definition.managedProxy != nil)"])
         return .empty
@@ -88,25 +90,27 @@ enum AgentServiceRoutes {
 
     static func deregister(id: String, request: APIRequest, backend: any AgentBackend, logger: Logger) async throws(APIError) -> APIResponse {
         let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, backend.configuration()), backend: backend)
-        if let service = backend.state.snapshot.services[id] {
-            try ACLCheck.require(authorizer.serviceWrite(service.definition.name))
-        } else if let proxy = backend.state.snapshot.proxies[id] {
-            try ACLCheck.require(authorizer.serviceWrite(proxy.targetServiceName))
-        } else {
-            try ACLCheck.require(authorizer.seesEverything)
+        let snapshot = backend.state.snapshot
+        // A service's own name is checked inside the state change (below), against what is there then.
+        if snapshot.services[id] == nil {
+            if let proxy = snapshot.proxies[id] {
+                try ACLCheck.require(authorizer.serviceWrite(proxy.targetServiceName))
+            } else {
+                try ACLCheck.require(authorizer.seesEverything)
+            }
         }
-        if backend.state.snapshot.proxies[id] != nil {
+        if snapshot.proxies[id] != nil {
             throw APIError.badRequestAs500(
                 "Managed proxy service cannot be deregistered directly. Deregister the service that has a managed proxy to automatically deregister the managed proxy itself.")
         }
         do {
-            if try await backend.state.deregister(serviceID: id) {
+            if try await backend.state.deregister(serviceID: id, mayChange: { authorizer.serviceWrite($0.name) }) {
                 logger.info("service deregistered", metadata: ["service": "\(id)"])
             } else {
                 logger.warning("failed to deregister service: unknown service", metadata: ["service": "\(id)"])
             }
         } catch {
-            throw APIError.internalError(error.description)
+            throw APIError(error)
         }
         return .empty
     }

@@ -12,7 +12,7 @@ enum CatalogRoutes {
             blocking(.prefix("/v1/health/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let passingOnly = request.hasQuery("passing")
                 let name = request.pathSuffix
-                try ACLCheck.require(authorizer.serviceRead(name))
+                try ACLCheck.require(authorizer.discoveryRead(name))
                 return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
                     let check = backend.health.status(of: proxy.proxyServiceID)
                     if passingOnly && !check.isPassing { return nil }
@@ -25,12 +25,13 @@ enum CatalogRoutes {
             },
             blocking(.prefix("/v1/catalog/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let name = request.pathSuffix
-                try ACLCheck.require(authorizer.serviceRead(name))
+                try ACLCheck.require(authorizer.discoveryRead(name))
                 return .array(connectProxies(for: name, snapshot).map { proxy in
                     catalogService(proxy, snapshot, configuration, backend)
                 })
             },
             blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
+                try ACLCheck.require(authorizer.mayListServices)
                 var names: [String: Set<String>] = [:]
                 for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
                     names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])

@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 
 public enum AgentHTTPServer {
     /// Every route group of the API, in one table.
@@ -84,8 +85,22 @@ public enum AgentHTTPServer {
         do {
             var buffer = try await request.body.collect(upTo: limit)
             return .success(buffer.readBytes(length: buffer.readableBytes) ?? [])
-        } catch {
+        } catch is NIOTooManyBytesError {
             return .failure(tooLarge)
+        } catch {
+            // Bad framing (an invalid chunk size, a body cut short) is the client's mistake, not a size.
+            return .failure(.badRequest("Bad request: malformed request body: \(bodyFailure(error))"))
+        }
+    }
+
+    /// What was wrong with a body that could not be read, in words.
+    static func bodyFailure(_ error: any Error) -> String {
+        switch error as? HTTPParserError {
+        case .invalidChunkSize?: "invalid chunk size"
+        case .invalidContentLength?: "invalid Content-Length"
+        case .invalidEOFState?: "the body ended early"
+        case let parser?: "\(parser)"
+        case nil: "\(error)"
         }
     }
 

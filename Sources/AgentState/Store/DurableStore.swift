@@ -39,6 +39,12 @@ public struct QuarantinedEntry: Sendable, Equatable {
     public var key: String
     public var movedTo: String
     public var reason: String
+
+    public init(key: String, movedTo: String, reason: String) {
+        self.key = key
+        self.movedTo = movedTo
+        self.reason = reason
+    }
 }
 
 /// Durable key-value storage with a monotonic revision.
@@ -54,6 +60,11 @@ public protocol DurableStore: Sendable {
     /// - Throws: ``StoreError`` on a failed compare or write; nothing is applied when a compare fails.
     @discardableResult
     func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64
+
+    /// Moves a record its reader cannot use (well-formed, but of the wrong shape) out of the
+    /// store, keeping a copy aside for the operator; the key is gone afterwards. Not a revision:
+    /// the record never counted as state.
+    func quarantine(key: String, reason: String) -> QuarantinedEntry
 }
 
 extension DurableStore {

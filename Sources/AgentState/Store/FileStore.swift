@@ -104,6 +104,15 @@ public final class FileStore: DurableStore {
         return try result.get()
     }
 
+    public func quarantine(key: String, reason: String) -> QuarantinedEntry {
+        state.withLock { state in
+            state.entries.removeValue(forKey: key)
+            let file = path(for: key)
+            let relative = String(file.dropFirst(root.count + 1))
+            return Self.quarantine(file, relative: relative, into: quarantineDirectory, reason: reason)
+        }
+    }
+
     /// Keys are `kind/name`; the name is percent-encoded so any service ID is a safe file name.
     func path(for key: String) -> String {
         let parts = key.split(separator: "/", maxSplits: 1).map(String.init)

@@ -64,9 +64,23 @@ public struct Authorizer: Sendable {
         switch effective {
         case .unrestricted, .management: return true
         case .rules(let rules): return rules.serviceRule(name).map { $0.policy >= level } ?? defaultAllow
-        case .agent: return false
-        case .proxy(let grant): return level == .read ? grant.upstreams.contains(name) || name == grant.targetServiceName : false
+        // A proxy reads no service records: what it may discover is `discoveryRead(_:)`.
+        case .agent, .proxy: return false
         }
+    }
+
+    /// The health and catalog entries of `name`'s Connect-capable instances: `service:read`, or
+    /// the token of a proxy whose target or upstream `name` is.
+    public func discoveryRead(_ name: String) -> Bool {
+        if case .proxy(let grant) = effective { return grant.upstreams.contains(name) || name == grant.targetServiceName }
+        return serviceRead(name)
+    }
+
+    /// Listing services (`/v1/agent/services`, `/v1/catalog/services`), filtered by `serviceRead`:
+    /// refused outright to a managed proxy's token, which has nothing to list.
+    public var mayListServices: Bool {
+        if case .proxy = effective { return false }
+        return true
     }
 
     public func intentionRead(_ destination: String) -> Bool { intention(destination, atLeast: .read) }

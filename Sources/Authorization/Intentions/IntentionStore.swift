@@ -81,7 +81,7 @@ public final class IntentionStore: Sendable {
         do {
             for entry in try store.list(prefix: "intentions/") {
                 guard var intention = Intention(stored: entry.value) else {
-                    logger.warning("ignoring unreadable intention record", metadata: ["key": "\(entry.key)"])
+                    store.quarantine(entry.key, reason: "not an intention record", logger: logger)
                     continue
                 }
                 // 0 marks an index the write that stored it did not know yet: that write's revision.

@@ -189,9 +189,13 @@ public final class Agent: AgentBackend, Sendable {
         let listening: @Sendable (Int) async -> Void = { [supervisor, notifier] port in
             logger.info("HTTP API listening", metadata: ["address": "\(configuration.clientAddr):\(port)"])
             await supervisor.apiListening(host: configuration.clientAddr, port: port)
-            // Ready only once proxies are adopted or spawned, as systemd's READY=1 promises.
+            // Ready only once no proxy is still starting, as systemd's READY=1 promises. A spawn
+            // that hangs past the bound is named in STATUS= rather than holding READY forever.
             await supervisor.firstReconcile()
-            notifier.ready(status: "serving on \(configuration.clientAddr):\(port); " + StatusSummary.line(supervisor.status()))
+            let settled = await supervisor.settled(within: .seconds(60))
+            let proxies = StatusSummary.line(supervisor.status())
+            notifier.ready(status: "serving on \(configuration.clientAddr):\(port); "
+                + (settled ? "every proxy started: " : "ready although some proxies are still starting: ") + proxies)
             await onListening(port)
         }
         let maxBodyBytes: @Sendable () -> Int = { [self] in self.configuration().httpMaxRequestBytes }
@@ -228,6 +232,8 @@ public final class Agent: AgentBackend, Sendable {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        // The last notifications (STOPPING=1, a failure) get a bounded moment to leave before exit.
+        defer { notifier.flush(within: .seconds(1)) }
         do {
             try await group.run()
         } catch {

@@ -71,6 +71,23 @@ public actor Supervisor {
         await withCheckedContinuation { firstReconcileWaiters.append($0) }
     }
 
+    /// Returns true once no proxy is `starting` (each is running, adopted, backing off, refused,
+    /// failed or unsupported): what READY=1 promises. False when `limit` passed first or the
+    /// agent is stopping.
+    public nonisolated func settled(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let seen = statusChanges.index
+            if !status().contains(where: { $0.state == .starting }) { return true }
+            let left = deadline - .now
+            guard left > .zero else { return false }
+            switch await statusChanges.wait(after: seen, timeout: left) {
+            case .shutDown, .cancelled: return false
+            case .changed, .timedOut: continue
+            }
+        }
+    }
+
     /// Answers when the actor is not stuck (the watchdog's liveness probe).
     public func ping() -> Bool { true }
 
