@@ -100,6 +100,8 @@ import Testing
     @Test func tokensAreHiddenInLoggedTargets() {
         #expect(TokenExtraction.redactedTarget(path: "/v1/agent/services", rawQuery: "token=secret&pretty") == "/v1/agent/services?token=<hidden>&pretty")
         #expect(TokenExtraction.redactedTarget(path: "/v1/x", rawQuery: nil) == "/v1/x")
+        #expect(TokenExtraction.redactedTarget(path: "/v1/x", rawQuery: "TOKEN=a&ToKeN=b&%74oken=c&tokens=d")
+                == "/v1/x?TOKEN=<hidden>&ToKeN=<hidden>&%74oken=<hidden>&tokens=d")
     }
 }
 
@@ -125,13 +127,18 @@ import Testing
         let text = requests.enumerated().map { offset, line in
             "\(line) HTTP/1.1\r\nHost: x\r\n" + (offset == requests.count - 1 ? "Connection: close\r\n" : "") + "\r\n"
         }.joined()
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await send(port: port, text)
+    }
+
+    /// Writes `text` as it is and returns everything read until the server closes (or 10 s pass).
+    static func send(port: Int, _ text: String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
             Thread {
                 do {
                     let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 10)
                     defer { close(fd) }
                     let bytes = Array(text.utf8)
-                    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+                    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, 0) }
                     var data: [UInt8] = []
                     var chunk = [UInt8](repeating: 0, count: 65536)
                     while true {

@@ -68,6 +68,21 @@ final class TestAgent: Sendable {
         try JSONParser.parse(try await request("GET", target, headers: headers).body)
     }
 
+    /// Runs `body` with an agent started from `files`, then stops it and waits for the stop, also
+    /// when `body` throws.
+    static func with<T>(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment(),
+                        _ body: (TestAgent) async throws -> T) async throws -> T {
+        let agent = try await start(files: files, dev: dev, flags: flags)
+        do {
+            let result = try await body(agent)
+            await agent.stop()
+            return result
+        } catch {
+            await agent.stop()
+            throw error
+        }
+    }
+
     func stop() async {
         runTask.cancel()
         _ = await runTask.result

@@ -14,7 +14,7 @@ enum AgentServiceRoutes {
                 let options = try QueryOptions(request, configuration: configuration)
                 let snapshot = backend.state.snapshot
                 let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
-                try ACLCheck.require(authorizer.mayListServices)
+                try ACLCheck.require(authorizer.mayList)
                 return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand, visible: authorizer.serviceRead),
                              pretty: options.pretty, index: snapshot.index)
             },

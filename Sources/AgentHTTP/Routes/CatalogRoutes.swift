@@ -31,7 +31,7 @@ enum CatalogRoutes {
                 })
             },
             blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
-                try ACLCheck.require(authorizer.mayListServices)
+                try ACLCheck.require(authorizer.mayList)
                 var names: [String: Set<String>] = [:]
                 for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
                     names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])

@@ -25,6 +25,7 @@ enum IntentionRoutes {
     static func list(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
         let options = try QueryOptions(request, configuration: backend.configuration())
         let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
+        try ACLCheck.require(authorizer.mayList)
         let visible = backend.intentions.list().filter { authorizer.intentionRead($0.destinationName) }
         var response = APIResponse.json(.array(visible.map(\.apiJSON)), pretty: options.pretty, index: backend.intentions.index)
         response.headers += ConnectCARoutes.leaderHeaders

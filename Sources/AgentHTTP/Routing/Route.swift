@@ -80,6 +80,18 @@ public struct RouteTable: Sendable {
         prefixes.sort { $0.pattern.text.count > $1.pattern.text.count }
     }
 
+    /// Every route and method as `(method, pattern)`, prefixes ending in `/`: what a document or a
+    /// test that must cover the whole API walks.
+    public var endpoints: [(method: String, pattern: String)] {
+        (Array(exact.values) + prefixes).flatMap { route in route.methods.map { ($0, route.pattern.text) } }
+            .sorted { ($0.pattern, $0.method) < ($1.pattern, $1.method) }
+    }
+
+    /// The pattern of the route that serves `path`, nil for a 404.
+    public func pattern(serving path: String) -> String? {
+        match(path)?.0.pattern.text
+    }
+
     public func respond(to request: APIRequest) async -> APIResponse {
         switch route(request) {
         case .answer(let response): return response

@@ -76,9 +76,10 @@ public struct Authorizer: Sendable {
         return serviceRead(name)
     }
 
-    /// Listing services (`/v1/agent/services`, `/v1/catalog/services`), filtered by `serviceRead`:
+    /// Listing services or intentions (`/v1/agent/services`, `/v1/catalog/services`, `/v1/connect/intentions`),
+    /// filtered by what the token may read:
     /// refused outright to a managed proxy's token, which has nothing to list.
-    public var mayListServices: Bool {
+    public var mayList: Bool {
         if case .proxy = effective { return false }
         return true
     }
