@@ -8,7 +8,9 @@ final class NotifyListener: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [(Date, String)] = []
 
-    init() throws {
+    /// - Parameter draining: false makes a systemd that never reads: with a small receive buffer
+    ///   the socket fills after a few messages and a blocking sender would wait forever.
+    init(draining: Bool = true) throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString).sock").path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var address = sockaddr_un()
@@ -20,6 +22,11 @@ final class NotifyListener: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard draining else {
+            var size: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            return
+        }
         var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let thread = Thread { [weak self] in

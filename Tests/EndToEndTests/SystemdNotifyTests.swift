@@ -126,6 +126,47 @@ import Testing
         #expect(message.1.contains("log_level"))
         #expect(!listener.messages.contains { $0.1.contains("READY=1") })
     }
+
+    /// READY=1 waits until no proxy is `starting`, and STATUS= says so: at READY every proxy the
+    /// agent reports is running.
+    @Test func readyMeansEveryProxyHasStarted() throws {
+        let dir = makeTemporaryDirectory("notify-ready")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let services = (1...6).map { #"{"name": "s\#($0)", "port": \#(8100 + $0), "connect": {"proxy": {"command": ["/bin/sleep", "1000"]}}}"# }
+        try #"{"connect": {"proxy": {"allow_managed_root": true}}, "services": [\#(services.joined(separator: ","))]}"#
+            .write(toFile: dir + "/s.json", atomically: true, encoding: .utf8)
+        let listener = try NotifyListener()
+        let agent = try AgentProcess(["-data-dir", dir + "/data", "-config-dir", dir], environment: ["NOTIFY_SOCKET": listener.path])
+        let ready = try #require(listener.waitFor("READY=1", seconds: 30))
+        #expect(ready.1.contains("every proxy started: 6 proxies: 6 running"), "\(ready.1)")
+        let proxies = try JSONParser.parse(try agent.get("/v1/agent/proxies").body)
+        guard case .array(let entries) = proxies else { Issue.record("no proxy list"); return }
+        #expect(entries.count == 6)
+        #expect(entries.allSatisfy { $0["State"] == .string("running") }, "\(proxies)")
+        #expect(agent.stop() == 0)
+    }
+
+    /// A notify socket nobody drains never holds up the agent: it serves, reloads and stops at
+    /// once (with a blocking sd_notify a stop waited 10-120 s).
+    @Test func anUndrainedNotifySocketNeverBlocks() throws {
+        let dir = makeTemporaryDirectory("notify-stuck")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A proxy that exits at once keeps STATUS= changing with every restart.
+        try #"{"connect": {"proxy": {"allow_managed_root": true}}, "service": {"name": "web", "port": 8080, "connect": {"proxy": {"command": ["/bin/false"], "restart": {"immediate": 1000}}}}}"#
+            .write(toFile: dir + "/web.json", atomically: true, encoding: .utf8)
+        let listener = try NotifyListener(draining: false)
+        let agent = try AgentProcess(["-data-dir", dir + "/data", "-config-dir", dir],
+                                     environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "200000"])
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try agent.get("/v1/agent/self").status == 200)
+        let reload = try SimpleHTTPClient.send(method: "PUT", host: "127.0.0.1", port: agent.port, target: "/v1/agent/reload", timeoutSeconds: 10)
+        #expect(reload.status == 200)
+        let stopAsked = Date()
+        let status = agent.stop(seconds: 15)
+        #expect(status == 0)
+        // Generous: the exit gives queued messages at most 1 s; a blocked sender never returned.
+        #expect(Date().timeIntervalSince(stopAsked) < 8, "stop took \(Date().timeIntervalSince(stopAsked)) s")
+    }
 }
 
 extension JSONValue {
