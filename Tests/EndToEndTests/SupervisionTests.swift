@@ -41,7 +41,7 @@ import Testing
     @Test func sigusr2LeavesProxiesForTheNextConnectdAndSIGTERMStopsThem() throws {
         let dir = makeTemporaryDirectory("usr2")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = Int.random(in: 40000...50000)
+        let port = freeLoopbackPort()
         try writeConfig(dir, port: port)
         let arguments = ["-data-dir", dir + "/data", "-config-file", dir + "/agent.json", "-http-port", "\(port)"]
 

@@ -86,7 +86,7 @@ import Testing
     @Test func socketActivationServesOnThePassedSocket() throws {
         let dir = makeTemporaryDirectory("activate")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = Int.random(in: 50000...59000)
+        let port = freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
         process.arguments = ["-l", "127.0.0.1:\(port)", "--fdname=http", connectdBinary(), "agent", "-data-dir", dir + "/data"]
