@@ -5,20 +5,6 @@ import Testing
 /// Two managed `connectd proxy` processes in front of two `connectd demo-http` services: web's
 /// upstream listener reaches db over mutual TLS. Real binaries, real certificates, loopback only.
 @Suite(.serialized) struct ConnectProxyTests {
-    /// A TCP port free right now on 127.0.0.1.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     final class Demo: @unchecked Sendable {
         let dir: String
         var agent: AgentProcess
@@ -31,7 +17,7 @@ import Testing
 
         init(label: String) throws {
             dir = makeTemporaryDirectory(label)
-            let (webPort, dbPort, upstreamPort, webProxyPort, dbProxyPort) = (freePort(), freePort(), freePort(), freePort(), freePort())
+            let (webPort, dbPort, upstreamPort, webProxyPort, dbProxyPort) = (freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort())
             self.upstreamPort = upstreamPort
             self.dbProxyPort = dbProxyPort
             var services: [Process] = []
@@ -57,7 +43,7 @@ import Testing
                 .write(toFile: dir + "/demo.json", atomically: true, encoding: .utf8)
             // A fixed HTTP port: a restarted agent must give its proxies the same CONSUL_HTTP_ADDR to adopt them.
             agentArguments = ["-data-dir", dir + "/data", "-config-file", dir + "/demo.json", "-log-level", "debug",
-                              "-http-port", String(freePort())]
+                              "-http-port", String(freeLoopbackPort())]
             agent = try AgentProcess(agentArguments)
         }
 
@@ -185,7 +171,7 @@ extension ConnectProxyTests {
         defer { demo.stop() }
         #expect(demo.waitUntil(reachable: true))
         let pid = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
-        let newPort = ConnectProxyTests.freePort()
+        let newPort = freeLoopbackPort()
         try demo.configTemplate.replacingOccurrences(of: "UPSTREAM", with: String(newPort))
             .write(toFile: demo.dir + "/demo.json", atomically: true, encoding: .utf8)
         let reload = try runConnectd(["reload", "-http-addr", "127.0.0.1:\(demo.agent.port)"])
@@ -210,7 +196,7 @@ extension ConnectProxyTests {
         let demo = try Demo(label: "unmanaged")
         defer { demo.stop() }
         #expect(demo.waitUntil(reachable: true))
-        let port = ConnectProxyTests.freePort()
+        let port = freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: connectdBinary())
         process.arguments = ["proxy", "-service", "web", "-upstream", "db:\(port)", "-http-addr", "127.0.0.1:\(demo.agent.port)"]
