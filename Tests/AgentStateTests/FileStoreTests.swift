@@ -82,3 +82,68 @@ import Testing
         #expect(try reopened.list(prefix: "").map(\.key) == ["services/good"])
     }
 }
+
+/// A commit is one transaction: whichever file write fails, memory and disk hold either all of
+/// it or none of it, and a refused commit (it throws) holds none of it, after a restart too.
+@Suite struct FileStoreTransactionTests {
+    static let before: [StoreOperation] = [.put(key: "services/a", value: .int(1)), .put(key: "services/c", value: .int(3))]
+    static let change: [StoreOperation] = [
+        .put(key: "services/a", value: .int(10)), .put(key: "services/b", value: .int(20)), .delete(key: "services/c"),
+        .put(key: "proxies/a-proxy", value: .string("token")),
+    ]
+
+    static func contents(_ store: FileStore) throws -> [String: JSONValue] {
+        Dictionary(uniqueKeysWithValues: try store.list(prefix: "").map { ($0.key, $0.value) })
+    }
+
+    @Test func everyFailedWriteLeavesAllOrNothing() throws {
+        let reference = try FileStore(dataDir: temporaryDirectory())
+        try reference.commit(Self.before)
+        let old = try Self.contents(reference)
+        try reference.commit(Self.change)
+        let new = try Self.contents(reference)
+
+        // Writes of one commit: the journal, four records, the revision file, the journal's removal.
+        for n in 1...8 {
+            let dir = temporaryDirectory()
+            let faults = StoreFaults()
+            let store = try FileStore(dataDir: dir, faults: faults)
+            try store.commit(Self.before)
+            faults.failWrite(n)
+            let refused: Bool
+            do {
+                try store.commit(Self.change)
+                refused = false
+            } catch {
+                refused = true
+            }
+            #expect(refused == (n == 1), "write \(n): only a journal that could not be written refuses the commit")
+            let expected = refused ? old : new
+            #expect(try Self.contents(store) == expected, "write \(n): memory")
+            #expect(store.revision == (refused ? 1 : 2), "write \(n)")
+            let reopened = try FileStore(dataDir: dir)
+            #expect(try Self.contents(reopened) == expected, "write \(n): disk after a restart")
+            #expect(reopened.revision == store.revision, "write \(n): revision after a restart")
+            #expect(reopened.quarantined.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: dir + "/state/journal.json"), "write \(n): journal finished at open")
+        }
+    }
+
+    /// A journal left by an interrupted apply is finished by the next commit in the same process.
+    @Test func theNextCommitFinishesAnUnappliedJournal() throws {
+        let dir = temporaryDirectory()
+        let faults = StoreFaults()
+        let store = try FileStore(dataDir: dir, faults: faults)
+        try store.commit(Self.before)
+        faults.failWrite(3)
+        try store.commit(Self.change)
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/journal.json"))
+        try store.commit([.put(key: "services/d", value: .int(4))])
+        #expect(!FileManager.default.fileExists(atPath: dir + "/state/journal.json"))
+        var expected = try Self.contents(store)
+        #expect(expected["services/b"] == .int(20) && expected["services/d"] == .int(4) && expected["services/c"] == nil)
+        expected = try Self.contents(FileStore(dataDir: dir))
+        #expect(expected == (try Self.contents(store)))
+        #expect(try FileStore(dataDir: dir).revision == 3)
+    }
+}

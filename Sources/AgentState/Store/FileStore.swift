@@ -3,11 +3,20 @@
 import ConnectdCore
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Each key `a/b` is the file `<root>/a/b.json` holding `{"ModRevision": N, "Value": ...}`;
-/// `<root>/revision.json` holds the store revision. Every write is atomic per file.
-/// At open, half-written temp files are removed and unreadable files are moved to
-/// `<data_dir>/quarantine/` (see ``quarantined``): bad files never stop the agent.
+/// `<root>/revision.json` holds the store revision. At open, half-written temp files are
+/// removed and unreadable files are moved to `<data_dir>/quarantine/` (see ``quarantined``):
+/// bad files never stop the agent.
+///
+/// A commit is one transaction: its operations are first written, as one atomic file, to
+/// `<root>/journal.json` (the commit point), then applied to the record files, then the journal
+/// is removed. A commit whose journal could not be written changed nothing, on disk or in memory,
+/// and throws; once the journal is down the commit holds, and a crash or a failed write while
+/// applying it is finished from the journal (at the next commit, or at the next open).
 public final class FileStore: DurableStore {
     public let root: String
     public let quarantineDirectory: String
@@ -16,15 +25,62 @@ public final class FileStore: DurableStore {
     private struct State {
         var revision: UInt64
         var entries: [String: StoredEntry]
+        /// A committed journal not yet fully applied to the record files.
+        var unapplied: Journal?
     }
+
+    /// One committed transaction as the journal file holds it.
+    struct Journal {
+        var revision: UInt64
+        var operations: [StoreOperation]
+
+        var json: JSONValue {
+            .object([
+                ("Revision", .int(Int64(revision))),
+                ("Operations", .array(operations.map { operation in
+                    switch operation {
+                    case .put(let key, let value): .object([("Put", .string(key)), ("Value", value)])
+                    case .delete(let key): .object([("Delete", .string(key))])
+                    }
+                })),
+            ])
+        }
+
+        init(revision: UInt64, operations: [StoreOperation]) {
+            self.revision = revision
+            self.operations = operations
+        }
+
+        init?(json: JSONValue) {
+            guard case .int(let revision)? = json["Revision"], revision > 0, case .array(let items)? = json["Operations"] else { return nil }
+            var operations: [StoreOperation] = []
+            for item in items {
+                if let key = item["Put"]?.stringValue, let value = item["Value"] {
+                    operations.append(.put(key: key, value: value))
+                } else if let key = item["Delete"]?.stringValue {
+                    operations.append(.delete(key: key))
+                } else {
+                    return nil
+                }
+            }
+            self.init(revision: UInt64(revision), operations: operations)
+        }
+    }
+
+    private let faults: StoreFaults?
+    private var journalPath: String { root + "/journal.json" }
 
     /// Problems found at open: files moved aside, with why.
     public let quarantined: [QuarantinedEntry]
 
-    /// Opens (creating when missing) the store under `dataDir`.
-    public init(dataDir: String) throws(StoreError) {
+    /// Opens (creating when missing) the store under `dataDir`, finishing a committed journal
+    /// that a crash left unapplied.
+    ///
+    /// - Parameter faults: for tests: fails a chosen file write, as a full disk would.
+    public init(dataDir: String, faults: StoreFaults? = nil) throws(StoreError) {
         root = dataDir + "/state"
         quarantineDirectory = dataDir + "/quarantine"
+        self.faults = faults
         try AtomicFile.makeDirectory(root)
         var entries: [String: StoredEntry] = [:]
         var moved: [QuarantinedEntry] = []
@@ -40,6 +96,7 @@ public final class FileStore: DurableStore {
                 try? AtomicFile.remove(path)
                 continue
             }
+            if relative == "journal.json" { continue }
             if relative == "revision.json" {
                 if let value = try? JSONParser.parse(AtomicFile.read(path)), case .int(let stored)? = value["Revision"], stored >= 0 {
                     revision = max(revision, UInt64(stored))
@@ -62,8 +119,22 @@ public final class FileStore: DurableStore {
                 moved.append(Self.quarantine(path, relative: relative, into: quarantineDirectory, reason: "\(error)"))
             }
         }
-        state = Mutex(State(revision: revision, entries: entries))
+        var loaded = State(revision: revision, entries: entries)
+        let journalPath = root + "/journal.json"
+        if access(journalPath, F_OK) == 0 {
+            if let bytes = try? AtomicFile.read(journalPath), let document = try? JSONParser.parse(bytes),
+               let journal = Journal(json: document) {
+                Self.applyInMemory(journal, to: &loaded)
+                loaded.unapplied = journal
+            } else {
+                // Written by rename, a journal is whole or absent; an unreadable one is damage.
+                moved.append(Self.quarantine(journalPath, relative: "journal.json", into: quarantineDirectory, reason: "unreadable journal"))
+            }
+        }
+        state = Mutex(loaded)
         quarantined = moved
+        // Finish it now when the disk lets us; else the next commit does.
+        _ = state.withLock { state -> Bool in (try? applyUnapplied(&state)) != nil }
     }
 
     public var revision: UInt64 { state.withLock { $0.revision } }
@@ -80,28 +151,61 @@ public final class FileStore: DurableStore {
             for (key, expected) in expect where state.entries[key]?.modRevision != expected {
                 return .failure(StoreError(key: key, message: "changed concurrently (compare failed)"))
             }
-            let newRevision = state.revision + 1
             do throws(StoreError) {
-                for operation in operations {
-                    switch operation {
-                    case .put(let key, let value):
-                        let document = JSONValue.object([("ModRevision", .int(Int64(newRevision))), ("Value", value)])
-                        try AtomicFile.write(Array(document.encoded(pretty: true).utf8), to: path(for: key))
-                        state.entries[key] = StoredEntry(key: key, value: value, modRevision: newRevision)
-                    case .delete(let key):
-                        try AtomicFile.remove(path(for: key))
-                        state.entries.removeValue(forKey: key)
-                    }
-                }
-                let revisionDocument = JSONValue.object([("Revision", .int(Int64(newRevision)))])
-                try AtomicFile.write(Array(revisionDocument.encoded(pretty: true).utf8), to: root + "/revision.json")
+                // One journal at a time: an earlier commit's files are brought up to date first.
+                try applyUnapplied(&state)
+                let journal = Journal(revision: state.revision + 1, operations: operations)
+                try write(Array(journal.json.encoded().utf8), to: journalPath)
+                // The commit point is passed: from here the transaction holds, in memory now and on
+                // disk at the latest when the journal is applied.
+                Self.applyInMemory(journal, to: &state)
+                state.unapplied = journal
+                try? applyUnapplied(&state)
+                return .success(journal.revision)
             } catch {
                 return .failure(error)
             }
-            state.revision = newRevision
-            return .success(newRevision)
         }
         return try result.get()
+    }
+
+    /// Applies the unapplied journal's operations to the record files, then the revision file,
+    /// then removes the journal. Idempotent: a crash at any point is finished by doing it again.
+    private func applyUnapplied(_ state: inout State) throws(StoreError) {
+        guard let journal = state.unapplied else { return }
+        for operation in journal.operations {
+            switch operation {
+            case .put(let key, let value):
+                let document = JSONValue.object([("ModRevision", .int(Int64(journal.revision))), ("Value", value)])
+                try write(Array(document.encoded(pretty: true).utf8), to: path(for: key))
+            case .delete(let key):
+                try remove(path(for: key))
+            }
+        }
+        let revisionDocument = JSONValue.object([("Revision", .int(Int64(journal.revision)))])
+        try write(Array(revisionDocument.encoded(pretty: true).utf8), to: root + "/revision.json")
+        try remove(journalPath)
+        state.unapplied = nil
+    }
+
+    private static func applyInMemory(_ journal: Journal, to state: inout State) {
+        for operation in journal.operations {
+            switch operation {
+            case .put(let key, let value): state.entries[key] = StoredEntry(key: key, value: value, modRevision: journal.revision)
+            case .delete(let key): state.entries.removeValue(forKey: key)
+            }
+        }
+        state.revision = max(state.revision, journal.revision)
+    }
+
+    private func write(_ bytes: [UInt8], to path: String) throws(StoreError) {
+        try faults?.check(path)
+        try AtomicFile.write(bytes, to: path)
+    }
+
+    private func remove(_ path: String) throws(StoreError) {
+        try faults?.check(path)
+        try AtomicFile.remove(path)
     }
 
     public func quarantine(key: String, reason: String) -> QuarantinedEntry {
