@@ -14,10 +14,13 @@ final class TestAgent: Sendable {
     private let runTask: Task<Void, any Error>
 
     /// Starts an agent whose config directory holds `files` (name → JSON text).
-    static func start(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment()) async throws -> TestAgent {
+    ///
+    /// - Parameter dataDir: a data directory to use instead of a new one (a restart on the same state).
+    static func start(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment(),
+                      dataDir: String? = nil) async throws -> TestAgent {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-http-\(UUID().uuidString)").path
         let configDirectory = root + "/config"
-        let dataDirectory = root + "/data"
+        let dataDirectory = dataDir ?? root + "/data"
         try FileManager.default.createDirectory(atPath: configDirectory, withIntermediateDirectories: true)
         for (name, text) in files { try text.write(toFile: configDirectory + "/" + name, atomically: true, encoding: .utf8) }
         var flags = flags
@@ -71,8 +74,8 @@ final class TestAgent: Sendable {
     /// Runs `body` with an agent started from `files`, then stops it and waits for the stop, also
     /// when `body` throws.
     static func with<T>(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment(),
-                        _ body: (TestAgent) async throws -> T) async throws -> T {
-        let agent = try await start(files: files, dev: dev, flags: flags)
+                        dataDir: String? = nil, _ body: (TestAgent) async throws -> T) async throws -> T {
+        let agent = try await start(files: files, dev: dev, flags: flags, dataDir: dataDir)
         do {
             let result = try await body(agent)
             await agent.stop()
