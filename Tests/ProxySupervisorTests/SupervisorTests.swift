@@ -58,9 +58,11 @@ import Testing
         #expect(status.restartCount == 1)
         #expect(status.lastExit == .signaled(SIGKILL))
         let second = try #require(harness.pid("web-proxy"))
+        // stdout and stderr are drained separately: wait for both, not one as a proxy for the other.
         #expect(await waitUntil {
             let log = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stdout.log", encoding: .utf8)) ?? ""
-            return log.contains("started \(first)") && log.contains("started \(second)")
+            let errors = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stderr.log", encoding: .utf8)) ?? ""
+            return log.contains("started \(first)") && log.contains("started \(second)") && errors.count >= "oops\noops\n".count
         })
         let errors = try String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stderr.log", encoding: .utf8)
         #expect(errors == "oops\noops\n")
