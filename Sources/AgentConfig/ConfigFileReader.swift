@@ -1,6 +1,7 @@
 // Reads one config file without ever blocking on what is not a regular file: a FIFO, socket,
 // device or directory named `*.json` is refused by name instead of hanging a reload.
 
+import ConnectdCore
 import Glibc
 
 enum ConfigFileReader {
@@ -19,18 +20,11 @@ enum ConfigFileReader {
         defer { close(fd) }
         guard fstat(fd, &info) == 0 else { throw Refusal(message: "cannot read file: \(String(cString: strerror(errno)))") }
         try requireRegular(info)
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while bytes.count <= limit {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw Refusal(message: "cannot read file: \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            bytes += chunk[0..<count]
+        do throws(FileDescriptorReading.Errno) {
+            return try FileDescriptorReading.readAll(fd, limit: limit)
+        } catch {
+            throw Refusal(message: "cannot read file: \(error)")
         }
-        return bytes
     }
 
     private static func requireRegular(_ info: stat) throws(Refusal) {

@@ -1,5 +1,7 @@
 // Crash-safe file writes: temp file, fsync, rename, fsync of the directory; 0600 files, 0700 dirs.
 
+import ConnectdCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -61,18 +63,14 @@ public enum AtomicFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(key: path, message: "cannot open: \(errnoText())") }
         defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw StoreError(key: path, message: "cannot read: \(errnoText())")
-            }
-            if count == 0 { return result }
-            result += chunk[0..<count]
-            if result.count > limit { throw StoreError(key: path, message: "larger than \(limit) bytes") }
+        let result: [UInt8]
+        do throws(FileDescriptorReading.Errno) {
+            result = try FileDescriptorReading.readAll(fd, limit: limit)
+        } catch {
+            throw StoreError(key: path, message: "cannot read: \(error)")
         }
+        if result.count > limit { throw StoreError(key: path, message: "larger than \(limit) bytes") }
+        return result
     }
 
     static func syncDirectory(_ directory: String) throws(StoreError) {
