@@ -52,13 +52,19 @@ import Testing
         try await harness.state.applyConfigFileServices([service("web")])
         #expect(await waitUntil { harness.pid("web-proxy") != nil })
         let first = try #require(harness.pid("web-proxy"))
+        // Kill it only once it has written both lines: a kill right after the spawn can land
+        // before the script's `echo oops` (CI saw one `oops` of two for that reason).
+        #expect(await waitUntil {
+            let errors = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stderr.log", encoding: .utf8)) ?? ""
+            return errors == "oops\n"
+        })
         kill(first, SIGKILL)
         #expect(await waitUntil { (harness.pid("web-proxy") ?? first) != first })
         let status = try #require(harness.status("web-proxy"))
         #expect(status.restartCount == 1)
         #expect(status.lastExit == .signaled(SIGKILL))
         let second = try #require(harness.pid("web-proxy"))
-        // stdout and stderr are drained separately: wait for both, not one as a proxy for the other.
+        // stdout and stderr are drained separately: wait for both.
         #expect(await waitUntil {
             let log = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stdout.log", encoding: .utf8)) ?? ""
             let errors = (try? String(contentsOfFile: harness.dataDir + "/proxy/logs/web-proxy-stderr.log", encoding: .utf8)) ?? ""
