@@ -26,19 +26,25 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
-        // Shared primitives with no agent knowledge: JSON values, Go durations.
+        // Shared primitives with no agent knowledge: JSON values, Go durations, SPIFFE IDs,
+        // colon-hex, RFC 3339 times, sockets.
         .target(name: "ConnectdCore"),
+        // The durable store interface and its transactional file store; IndexWatch and blocking queries.
+        .target(name: "AgentStore", dependencies: [
+            "ConnectdCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "HeapModule", package: "swift-collections"),
+        ]),
         // Config model, file/dir loading, merging and validation.
         .target(name: "AgentConfig", dependencies: ["ConnectdCore"]),
         // The single source of truth: services, managed proxies, index, watches, persistence.
         .target(name: "AgentState", dependencies: [
-            "ConnectdCore", "AgentConfig",
+            "ConnectdCore", "AgentStore", "AgentConfig",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "HeapModule", package: "swift-collections"),
         ]),
         // The built-in CA: roots, signing, rotation, SPIFFE IDs, the leaf cache and its renewal.
         .target(name: "CertificateAuthority", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -47,13 +53,13 @@ let package = Package(
         ]),
         // ACL tokens and rules, intentions, and the authorize decision.
         .target(name: "Authorization", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "CertificateAuthority",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
         .target(name: "ConnectProxy", dependencies: [
-            "ConnectdCore", "CertificateAuthority",
+            "ConnectdCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -70,7 +76,7 @@ let package = Package(
         .target(name: "CProcShims"),
         // Spawns, restarts, stops and re-adopts managed proxy processes; their logs.
         .target(name: "ProxySupervisor", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "CProcShims", "SystemdSupport",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "CProcShims", "SystemdSupport",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "Logging", package: "swift-log"),
@@ -78,7 +84,7 @@ let package = Package(
         ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority", "Authorization",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority", "Authorization",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -91,7 +97,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -107,17 +113,17 @@ let package = Package(
         ]),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
-        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AuthorizationTests", dependencies: [
-            "Authorization", "AgentState", "AgentConfig", "ConnectdCore", .product(name: "Logging", package: "swift-log"),
+            "Authorization", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "AgentStateTests", dependencies: ["AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "AgentStateTests", dependencies: ["AgentStore", "AgentState", "AgentConfig", "ConnectdCore"]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
-            "ConnectdAgent", "AgentHTTP", "AgentState", "AgentConfig", "ConnectdCore",
+            "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ProxySupervisorTests", dependencies: [
-            "ProxySupervisor", "AgentState", "AgentConfig", "ConnectdCore",
+            "ProxySupervisor", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),

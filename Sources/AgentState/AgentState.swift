@@ -1,6 +1,7 @@
 // The AgentState actor: every change goes through `transition(to:)`, which persists, then publishes.
 
 import AgentConfig
+import AgentStore
 import ConnectdCore
 import Logging
 import Synchronization

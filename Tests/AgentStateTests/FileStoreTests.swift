@@ -1,4 +1,5 @@
 import AgentState
+import AgentStore
 import ConnectdCore
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import AgentState
+import AgentStore
 import Testing
 
 @Suite struct IndexWatchTests {

@@ -1,5 +1,6 @@
 import AgentConfig
 import AgentState
+import AgentStore
 import Authorization
 import ConnectdCore
 import Foundation

@@ -1,3 +1,4 @@
+import ConnectdCore
 import CertificateAuthority
 import Testing
 

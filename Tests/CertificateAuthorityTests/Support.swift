@@ -1,5 +1,6 @@
 import AgentConfig
 import AgentState
+import AgentStore
 import CertificateAuthority
 import ConnectdCore
 import Foundation

@@ -1,5 +1,6 @@
 import AgentConfig
 import AgentState
+import AgentStore
 import ConnectdCore
 import Foundation
 import Logging

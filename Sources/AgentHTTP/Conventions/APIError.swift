@@ -3,6 +3,7 @@
 // snapshots and calls the agent backend; it never touches processes.
 
 import AgentState
+import AgentStore
 
 /// An error answer in Consul's form: a status and a plain-text body.
 public struct APIError: Error, Sendable, Equatable, CustomStringConvertible {

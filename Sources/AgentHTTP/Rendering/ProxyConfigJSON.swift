@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 import ConnectdCore
 
 enum ProxyConfigJSON {

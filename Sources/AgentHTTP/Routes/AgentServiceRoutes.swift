@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 import Authorization
 import ConnectdCore
 import Logging

@@ -2,6 +2,7 @@
 // callback on the fast path (no task per waiter), or awaited in the async responder.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 
 /// A blocking query as a route describes it: the watch to park on, what the client has, how long

@@ -1,6 +1,7 @@
 // Hash-based blocking for agent-local endpoints: answer when the body's hash differs from `?hash=`.
 
 import AgentState
+import AgentStore
 import Authorization
 import ConnectdCore
 

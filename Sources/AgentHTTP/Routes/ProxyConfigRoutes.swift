@@ -1,6 +1,7 @@
 // GET /v1/agent/connect/proxy/:id — a managed proxy's configuration, hash-blocking.
 
 import AgentState
+import AgentStore
 import Authorization
 import ConnectdCore
 

@@ -2,6 +2,7 @@
 // hash-blocked watchers of one proxy costs one render, not thousands.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 import Synchronization
 

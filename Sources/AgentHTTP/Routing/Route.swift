@@ -4,6 +4,7 @@
 public typealias APIHandler = @Sendable (APIRequest) async throws(APIError) -> APIResponse
 
 import AgentState
+import AgentStore
 
 /// An answer decided on the connection's event loop without a task: either now, or parked on a
 /// watch (a blocking query) and handed later to the request's ``LaterAnswer``.

@@ -6,6 +6,7 @@
 // overtake.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 import HTTPTypes
 import Logging

@@ -1,5 +1,6 @@
 // The status of each managed proxy's "Connect Proxy Listening" check, for the health endpoints.
 
+import AgentStore
 import Synchronization
 
 public struct CheckStatus: Sendable, Equatable {

@@ -1,6 +1,7 @@
 // A managed proxy as the agent knows it: identity, request, token and bind port.
 
 import AgentConfig
+import AgentStore
 import ConnectdCore
 
 /// Where a service or proxy came from; it decides what reload and deregister may remove.

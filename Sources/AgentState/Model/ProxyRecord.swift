@@ -1,5 +1,6 @@
 // The durable part of a managed proxy: its token and port, so neither changes across restarts.
 
+import AgentStore
 import ConnectdCore
 
 /// Stored under `proxies/<proxy id>`.

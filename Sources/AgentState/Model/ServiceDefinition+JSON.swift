@@ -1,6 +1,7 @@
 // The registration-body JSON of a service definition, used for durable records.
 
 import AgentConfig
+import AgentStore
 import ConnectdCore
 
 extension ServiceDefinition {

@@ -1,5 +1,6 @@
 // Chooses a proxy's bind_port: explicit, kept, or the first free port of the range.
 
+import AgentStore
 import ConnectdCore
 #if canImport(Glibc)
 import Glibc

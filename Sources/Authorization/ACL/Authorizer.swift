@@ -4,6 +4,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 
 /// What a resolved token may do.
 public struct Authorizer: Sendable {

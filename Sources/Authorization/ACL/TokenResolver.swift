@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 
 public enum ACLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A token that is not known: Consul's 403 `ACL not found`.

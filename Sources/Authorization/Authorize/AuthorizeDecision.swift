@@ -2,7 +2,7 @@
 // target whose source matches the client wins; otherwise the ACL default.
 
 import AgentConfig
-import CertificateAuthority
+import ConnectdCore
 
 public struct AuthorizeResult: Sendable, Equatable {
     public var authorized: Bool

@@ -3,6 +3,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 import ConnectdCore
 import Crypto
 import Foundation

@@ -1,9 +1,14 @@
+// CertificateAuthority: the built-in CA. It owns the roots (keys, cross-signs, pruning), signing
+// of leaf certificates, and the per-(service, token) leaf cache with its renewal. It persists
+// through AgentStore's DurableStore and must not touch HTTP or processes.
+//
 // The CA: its roots and keys, configuration, serial counter; signing, rotation and pruning.
 // Reads are lock-and-copy (no await) so roots and signing serve from memory; every change is
 // committed to the durable store before it is published, so a failed write changes nothing.
 
 import AgentConfig
 import AgentState
+import AgentStore
 import ConnectdCore
 import Crypto
 import Foundation

@@ -2,6 +2,7 @@
 // change, prune rotated-out roots. It wakes on a roots change or the next due time.
 
 import AgentState
+import AgentStore
 import Foundation
 import Logging
 import ServiceLifecycle

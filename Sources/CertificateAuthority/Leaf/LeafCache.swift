@@ -2,6 +2,7 @@
 // root change; each entry has its own watch, so a renewal wakes exactly that entry's watchers.
 
 import AgentState
+import AgentStore
 import Foundation
 import Synchronization
 

@@ -1,6 +1,7 @@
 // A signed leaf certificate with its key, as `/v1/agent/connect/ca/leaf/:service` serves it.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 import Foundation
 

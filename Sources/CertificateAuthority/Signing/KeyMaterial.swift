@@ -1,5 +1,6 @@
 // P-256 keys: generation, SEC1 PEM (what Consul hands to proxies), parsing, key identifiers.
 
+import ConnectdCore
 import Crypto
 import SwiftASN1
 import X509

@@ -2,7 +2,6 @@
 // through the agent's health endpoint, dials it with TLS presenting the proxy's leaf, checks the
 // server's SPIFFE ID is the destination's, then glues. Bytes read before that are held (bounded).
 
-import CertificateAuthority
 import ConnectdCore
 import Logging
 import NIOCore

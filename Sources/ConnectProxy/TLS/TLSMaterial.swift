@@ -1,7 +1,6 @@
 // The proxy's identity and trust: its leaf (with chain) and key, the roots, and the TLS contexts
 // built from them. Rebuilt whenever the leaf or the roots change; new connections use the newest.
 
-import CertificateAuthority
 import ConnectdCore
 import NIOSSL
 import X509

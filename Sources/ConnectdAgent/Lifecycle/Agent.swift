@@ -3,6 +3,7 @@
 import AgentConfig
 import AgentHTTP
 import AgentState
+import AgentStore
 import Authorization
 import CertificateAuthority
 import ConnectdCore

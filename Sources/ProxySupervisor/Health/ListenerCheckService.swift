@@ -3,6 +3,7 @@
 // a status change moves the state index so health watchers wake.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 import Foundation
 import Logging

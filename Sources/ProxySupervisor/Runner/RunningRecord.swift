@@ -2,6 +2,7 @@
 // connectd can prove a PID is still the process it started. No tokens are stored.
 
 import AgentState
+import AgentStore
 import ConnectdCore
 import Foundation
 

@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 
 /// Variables that belong to connectd's own service manager contract and never reach a proxy.
 public let scrubbedEnvironmentNames = SupervisionSettings.reservedEnvironmentNames

@@ -3,6 +3,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,4 @@
-// CertificateAuthority: the built-in CA. It owns the roots (keys, cross-signs, pruning), signing
-// of leaf certificates, SPIFFE identities, and the per-(service, token) leaf cache with its
-// renewal. It persists through AgentState's DurableStore and must not touch HTTP or processes.
+// SPIFFE identities of Connect certificates (agents, services, the CA's trust domain).
 
 /// A SPIFFE identity as Consul 1.5 parses it (`agent/connect/uri.go`).
 public enum SpiffeID: Sendable, Equatable {

@@ -1,6 +1,6 @@
-// AgentState: the single source of truth for services, managed proxies and their tokens and ports;
-// one monotonic change index; the watch primitive every blocking endpoint uses; durable records
-// under data_dir. It must not touch HTTP or processes: those read snapshots and wait on the watch.
+// AgentStore: the durable store interface and its file implementation (transactional, under
+// data_dir), and the watch and blocking-query primitives every blocking endpoint uses. It knows
+// nothing of services, certificates or HTTP: those are values its owner (AgentState) commits.
 
 import HeapModule
 import Synchronization
