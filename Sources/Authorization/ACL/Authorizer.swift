@@ -1,5 +1,5 @@
 // Authorization: ACL tokens and rules, intentions, and the authorize decision. It owns the
-// intention store (persisted through AgentState's DurableStore) and answers from memory; it must
+// intention store (persisted through AgentStore's DurableStore) and answers from memory; it must
 // not touch HTTP or processes.
 
 import AgentConfig
