@@ -37,24 +37,21 @@ let package = Package(
         ]),
         // Config model, file/dir loading, merging and validation.
         .target(name: "AgentConfig", dependencies: ["ConnectdCore"]),
-        // The single source of truth: services, managed proxies, index, watches, persistence.
-        .target(name: "AgentState", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        // The built-in CA: roots, signing, rotation, SPIFFE IDs, the leaf cache and its renewal.
+        // The built-in CA as policy over values: roots, signing, rotation, pruning; the leaf cache.
         .target(name: "CertificateAuthority", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState",
+            "ConnectdCore", "AgentStore", "AgentConfig",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // ACL tokens and rules, intentions, and the authorize decision.
         .target(name: "Authorization", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState",
+            "ConnectdCore", "AgentStore", "AgentConfig",
             .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The one owner of durable truth: services, proxies, intentions and the CA in one snapshot.
+        .target(name: "AgentState", dependencies: [
+            "ConnectdCore", "AgentStore", "AgentConfig", "CertificateAuthority", "Authorization",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
@@ -113,11 +110,14 @@ let package = Package(
         ]),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
-        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
+                                                                 .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AuthorizationTests", dependencies: [
             "Authorization", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "AgentStateTests", dependencies: ["AgentStore", "AgentState", "AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "AgentStateTests", dependencies: [
+            "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", "Authorization", "CertificateAuthority",
+        ]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
             "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),

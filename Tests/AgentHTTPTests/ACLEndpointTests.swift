@@ -17,7 +17,7 @@ import Testing
     """
 
     func uri(_ agent: TestAgent, _ service: String) -> String {
-        "spiffe://\(agent.agent.authority.trustDomain)/ns/default/dc/dc1/svc/\(service)"
+        "spiffe://\(agent.agent.state.snapshot.ca.trustDomain)/ns/default/dc/dc1/svc/\(service)"
     }
 
     func token(_ agent: TestAgent, _ proxy: String) throws -> String {

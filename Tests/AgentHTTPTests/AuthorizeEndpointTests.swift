@@ -6,7 +6,7 @@ import Testing
 /// authorize and intentions over real HTTP with ACLs disabled (goldens 40–53).
 @Suite struct AuthorizeEndpointTests {
     func uri(_ agent: TestAgent, _ service: String, trustDomain: String? = nil) -> String {
-        "spiffe://\(trustDomain ?? agent.agent.authority.trustDomain)/ns/default/dc/dc1/svc/\(service)"
+        "spiffe://\(trustDomain ?? agent.agent.state.snapshot.ca.trustDomain)/ns/default/dc/dc1/svc/\(service)"
     }
 
     func authorize(_ agent: TestAgent, _ body: String, headers: [(String, String)] = []) async throws -> SimpleHTTPResponse {
@@ -20,7 +20,7 @@ import Testing
             (#"{"ClientCertURI":"\#(uri(agent, "db"))","ClientCertSerial":"04"}"#, "Bad request: Target service must be specified"),
             (#"{"Target":"web","ClientCertURI":"not-a-uri","ClientCertSerial":"04"}"#, "Bad request: ClientCertURI not a valid Connect identifier"),
             (#"{"Target":"web"}"#, "Bad request: ClientCertURI not a valid Connect identifier"),
-            (#"{"Target":"web","ClientCertURI":"spiffe://\#(agent.agent.authority.trustDomain)"}"#, "Bad request: ClientCertURI not a valid Service identifier"),
+            (#"{"Target":"web","ClientCertURI":"spiffe://\#(agent.agent.state.snapshot.ca.trustDomain)"}"#, "Bad request: ClientCertURI not a valid Service identifier"),
             (#"{"Target":"#, "Bad request: Request decode failed: unexpected EOF"),
             ("", "Bad request: Request decode failed: EOF"),
         ]

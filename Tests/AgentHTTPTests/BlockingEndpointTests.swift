@@ -190,7 +190,7 @@ let webProxyConfig = """
         let leafWatch = try #require(agent.agent.leaves.cachedWithWatch(.init(service: "web", token: ""))?.watch)
         // Config (hash), roots and a cached leaf (index): each parks on its own watch, by callback.
         for (target, watch) in [("/v1/agent/connect/proxy/web-proxy?hash=\(hash)", agent.agent.state.watch),
-                                ("/v1/agent/connect/ca/roots?index=\(rootsIndex)", agent.agent.authority.rootsWatch),
+                                ("/v1/agent/connect/ca/roots?index=\(rootsIndex)", agent.agent.state.rootsWatch),
                                 ("/v1/agent/connect/ca/leaf/web?index=\(leafIndex)", leafWatch)] {
             let before = watch.waiterCount
             let fd = try SimpleHTTPClient.connect(host: "127.0.0.1", port: agent.port, timeoutSeconds: 10)

@@ -49,7 +49,7 @@ import Testing
     }
 
     static func uri(_ agent: TestAgent, _ service: String) -> String {
-        "spiffe://\(agent.agent.authority.trustDomain)/ns/default/dc/dc1/svc/\(service)"
+        "spiffe://\(agent.agent.state.snapshot.ca.trustDomain)/ns/default/dc/dc1/svc/\(service)"
     }
 
     static func fixed(_ method: String, _ target: String, _ body: String? = nil) -> MakeProbe {

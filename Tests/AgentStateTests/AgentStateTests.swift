@@ -127,7 +127,7 @@ import Testing
     }
 
     @Test func failedWriteChangesNothing() async throws {
-        let state = AgentState(store: FailingStore(), allocator: PortAllocator(range: 20000...20010, probe: FakeProbe()),
+        let state = try AgentState(store: try FailingStore(), allocator: PortAllocator(range: 20000...20010, probe: FakeProbe()),
                                logger: Logger(label: "test"))
         let before = state.snapshot
         do {

@@ -80,7 +80,8 @@ import Testing
         // The next start finds nothing to quarantine and keeps the good record.
         let reopened = try FileStore(dataDir: dir)
         #expect(reopened.quarantined.isEmpty)
-        #expect(try reopened.list(prefix: "").map(\.key) == ["services/good"])
+        #expect(try reopened.list(prefix: "services/").map(\.key) == ["services/good"])
+        #expect(try reopened.list(prefix: "proxies/").isEmpty)
     }
 }
 

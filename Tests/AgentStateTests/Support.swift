@@ -17,10 +17,16 @@ struct FakeProbe: PortProbe {
     func isFree(port: Int) -> Bool { !busy.contains(port) }
 }
 
-/// A store whose writes fail, like a full disk.
+/// A store whose writes fail, like a full disk, over a real one (with its CA) for reads.
 final class FailingStore: DurableStore {
-    var revision: UInt64 { 0 }
-    func list(prefix: String) throws(StoreError) -> [StoredEntry] { [] }
+    let inner: FileStore
+    /// A fresh data_dir whose CA was created by a first open.
+    init() throws {
+        inner = try FileStore(dataDir: temporaryDirectory())
+        _ = try AgentState(store: inner, allocator: PortAllocator(range: nil, probe: FakeProbe()), logger: Logger(label: "test"))
+    }
+    var revision: UInt64 { inner.revision }
+    func list(prefix: String) throws(StoreError) -> [StoredEntry] { try inner.list(prefix: prefix) }
     func commit(_ operations: [StoreOperation], expect: [String: UInt64?]) throws(StoreError) -> UInt64 {
         throw StoreError(key: "services/x", message: "cannot write: No space left on device")
     }
@@ -45,6 +51,6 @@ func proxyRequest(bindPort: Int) -> ManagedProxyRequest {
 }
 
 func makeState(dataDir: String, range: ClosedRange<Int>? = 20000...20010, probe: FakeProbe = FakeProbe()) throws -> AgentState {
-    AgentState(store: try FileStore(dataDir: dataDir), allocator: PortAllocator(range: range, probe: probe),
+    try AgentState(store: try FileStore(dataDir: dataDir), allocator: PortAllocator(range: range, probe: probe),
                logger: Logger(label: "test"))
 }

@@ -47,17 +47,18 @@ func rules(_ json: String) throws -> ACLRules {
     }
 
     @Test func tokensResolve() throws {
+        let noProxies: [String: ManagedProxy] = [:]
         var settings = ACLSettings()
         settings.enabled = true
         settings.defaultAllow = false
         settings.masterToken = "root"
         settings.staticTokens = [StaticToken(secret: "reader", description: "", rules: try rules(#"{"service_prefix": {"": {"policy": "read"}}}"#))]
-        #expect(try TokenResolver.resolve("root", settings: settings, proxies: [:], nodeName: "n").seesEverything)
-        #expect(try TokenResolver.resolve("reader", settings: settings, proxies: [:], nodeName: "n").serviceRead("x"))
-        #expect(try !TokenResolver.resolve("", settings: settings, proxies: [:], nodeName: "n").serviceRead("x"))
-        #expect(throws: ACLError.notFound) { try TokenResolver.resolve("bogus", settings: settings, proxies: [:], nodeName: "n") }
+        #expect(try TokenResolver.resolve("root", settings: settings, proxies: noProxies, nodeName: "n").seesEverything)
+        #expect(try TokenResolver.resolve("reader", settings: settings, proxies: noProxies, nodeName: "n").serviceRead("x"))
+        #expect(try !TokenResolver.resolve("", settings: settings, proxies: noProxies, nodeName: "n").serviceRead("x"))
+        #expect(throws: ACLError.notFound) { try TokenResolver.resolve("bogus", settings: settings, proxies: noProxies, nodeName: "n") }
         settings.enabled = false
-        #expect(try TokenResolver.resolve("bogus", settings: settings, proxies: [:], nodeName: "n").seesEverything)
+        #expect(try TokenResolver.resolve("bogus", settings: settings, proxies: noProxies, nodeName: "n").seesEverything)
     }
 }
 
@@ -98,32 +99,40 @@ func rules(_ json: String) throws -> ACLRules {
         #expect(Timestamp(text: "2026-11-29T10:34:27.5x") == nil)
     }
 
-    @Test func persistsOrdersAndRejectsDuplicates() throws {
+    @Test func persistsOrdersAndRejectsDuplicates() async throws {
         let dir = temporaryDirectory()
-        let store = IntentionStore(store: try FileStore(dataDir: dir), logger: Logger(label: "t"))
-        let exact = try store.create(input("web", "db", "deny"))
-        let wildcard = try store.create(input("*", "db"))
-        #expect(throws: IntentionError.self) { try store.create(input("web", "db")) }
-        #expect(store.matches(destination: "db").map(\.id) == [exact.id, wildcard.id])
-        #expect(store.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == exact.id)
-        #expect(store.decide(destination: "db", sourceNamespace: "default", sourceService: "api")?.id == wildcard.id)
-        #expect(store.decide(destination: "cache", sourceNamespace: "default", sourceService: "api") == nil)
-        let reopened = IntentionStore(store: try FileStore(dataDir: dir), logger: Logger(label: "t"))
-        #expect(reopened.list().map(\.apiJSON) == store.list().map(\.apiJSON))
-        #expect(reopened.get(exact.id)?.createIndex == exact.createIndex)
-        try reopened.delete(exact.id)
-        #expect(reopened.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == wildcard.id)
+        let state = try openState(dir)
+        let exact = try await state.createIntention(input("web", "db", "deny"))
+        let wildcard = try await state.createIntention(input("*", "db"))
+        await #expect(throws: StateError.self) { try await state.createIntention(input("web", "db")) }
+        let table = state.snapshot.intentions
+        #expect(table.matches(destination: "db").map(\.id) == [exact.id, wildcard.id])
+        #expect(table.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == exact.id)
+        #expect(table.decide(destination: "db", sourceNamespace: "default", sourceService: "api")?.id == wildcard.id)
+        #expect(table.decide(destination: "cache", sourceNamespace: "default", sourceService: "api") == nil)
+        #expect(exact.createIndex > 0 && exact.createIndex == exact.modifyIndex, "stamped with the commit's revision")
+        let reopened = try openState(dir)
+        #expect(reopened.snapshot.intentions.list().map(\.apiJSON) == table.list().map(\.apiJSON))
+        #expect(reopened.snapshot.intentions.get(exact.id)?.createIndex == exact.createIndex)
+        #expect(reopened.snapshot.intentions.index >= table.index, "the index never goes back across a restart")
+        try await reopened.deleteIntention(exact.id)
+        #expect(reopened.snapshot.intentions.decide(destination: "db", sourceNamespace: "default", sourceService: "web")?.id == wildcard.id)
     }
 
     @Test func configIntentionsKeepTheirIDs() throws {
-        let store = IntentionStore(store: try FileStore(dataDir: temporaryDirectory()), logger: Logger(label: "t"))
-        try store.applyConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "deny")])
-        let id = try #require(store.list().first?.id)
-        try store.applyConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "allow")])
-        #expect(store.list().map(\.id) == [id])
-        #expect(store.list().first?.action == "allow")
-        #expect(throws: IntentionError.self) { try store.delete(id) }
-        try store.applyConfig([])
-        #expect(store.list().isEmpty)
+        var table = IntentionTable()
+        table = try table.applyingConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "deny")]).table
+        let id = try #require(table.list().first?.id)
+        table = try table.applyingConfig([IntentionDefinition(sourceName: "web", destinationName: "db", action: "allow")]).table
+        #expect(table.list().map(\.id) == [id])
+        #expect(table.list().first?.action == "allow")
+        #expect(throws: IntentionError.self) { try table.deleting(id) }
+        table = try table.applyingConfig([]).table
+        #expect(table.list().isEmpty)
+    }
+
+    func openState(_ dir: String) throws -> AgentState {
+        try AgentState(store: try FileStore(dataDir: dir), allocator: PortAllocator(range: nil, probe: BindPortProbe(address: "127.0.0.1")),
+                       logger: Logger(label: "t"))
     }
 }

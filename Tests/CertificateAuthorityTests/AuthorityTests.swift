@@ -8,9 +8,9 @@ import Testing
 
 /// The CA on a real FileStore, checked with the openssl CLI.
 @Suite struct AuthorityTests {
-    @Test func rootAndLeafPassOpenSSLVerification() throws {
+    @Test func rootAndLeafPassOpenSSLVerification() async throws {
         let dir = temporaryDirectory()
-        let ca = try openCA(dir)
+        let ca = try await openCA(dir)
         let roots = ca.roots
         let root = try #require(roots.activeRoot)
         #expect(roots.trustDomain.hasSuffix(".consul"))
@@ -50,30 +50,32 @@ import Testing
         #expect(keyPub.contains(keyCheck.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
-    @Test func stateSurvivesARestartAndSerialsKeepRising() throws {
+    @Test func stateSurvivesARestartAndSerialsAreNeverReused() async throws {
         let dir = temporaryDirectory()
-        let first = try openCA(dir)
+        let first = try await openCA(dir)
         let before = first.roots
-        let serial = try first.issueLeaf(service: "web", datacenter: "dc1").serialNumber
-        let second = try openCA(dir)
+        var serials: Set<[UInt8]> = [try first.issueLeaf(service: "web", datacenter: "dc1").serial]
+        let second = try await openCA(dir)
         #expect(second.roots == before)
-        let next = try second.issueLeaf(service: "web", datacenter: "dc1").serialNumber
-        #expect(next > serial)
-        #expect(try second.issueLeaf(service: "db", datacenter: "dc1").serialNumber > next)
+        for service in ["web", "db", "alpha", "beta"] {
+            let leaf = try second.issueLeaf(service: service, datacenter: "dc1")
+            #expect(leaf.serial.count >= 16 && leaf.serial.count <= 17, "128 random bits (DER may add a zero byte)")
+            #expect(serials.insert(leaf.serial).inserted)
+        }
         let keyFile = dir + "/state/ca/roots.json"
         let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
 
-    @Test func rotationCrossSignsAndOldRootsArePrunedWithTheirChain() throws {
+    @Test func rotationCrossSignsAndOldRootsArePrunedWithTheirChain() async throws {
         let dir = temporaryDirectory()
         let start = Date()
-        let ca = try openCA(dir, now: start)
+        let ca = try await openCA(dir, now: start)
         let old = try #require(ca.roots.activeRoot)
         let watched = ca.roots.index
         var settings = CASettings()
         settings.generateKey = true
-        #expect(try ca.applyConfiguration(settings, now: start))
+        #expect(try await ca.applyConfiguration(settings, now: start))
         #expect(ca.rootsWatch.index > watched, "roots watchers wake")
         let roots = ca.roots
         #expect(roots.roots.count == 2)
@@ -96,41 +98,44 @@ import Testing
         #expect(oldOnly.status != 0, "the chain is what makes the old root accept it")
 
         // Not yet due: nothing pruned.
-        try ca.prune(now: start.addingTimeInterval(3600))
+        try await ca.prune(now: start.addingTimeInterval(3600))
         #expect(ca.roots.roots.count == 2)
         // 2 × leaf TTL later the old root and the cross-signature it made are gone.
         let later = start.addingTimeInterval(2 * 72 * 3600 + 1)
         let indexBefore = ca.roots.index
-        try ca.prune(now: later)
+        try await ca.prune(now: later)
         #expect(ca.roots.roots.map(\.id) == [new.id])
         #expect(ca.roots.activeRoot?.intermediates.isEmpty == true)
         #expect(ca.roots.index > indexBefore)
         #expect(pemBlocks(try ca.issueLeaf(service: "web", datacenter: "dc1", now: later).certPEM).count == 1)
         // And it stays that way after a restart.
-        #expect(try openCA(dir).roots.roots.map(\.id) == [new.id])
+        #expect(try await openCA(dir).roots.roots.map(\.id) == [new.id])
     }
 
-    @Test func aSuppliedKeyRotatesOnceAndAMismatchedRootCertIsRefused() throws {
+    @Test func aSuppliedKeyRotatesOnceAndAMismatchedRootCertIsRefused() async throws {
         let dir = temporaryDirectory()
-        let ca = try openCA(dir)
+        let ca = try await openCA(dir)
         try #require(try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "k.pem"], in: dir).status == 0)
         var settings = CASettings()
         settings.privateKey = try String(contentsOfFile: dir + "/k.pem", encoding: .utf8)
-        #expect(try ca.applyConfiguration(settings))
-        #expect(try !ca.applyConfiguration(settings), "the same key again is not a rotation")
+        #expect(try await ca.applyConfiguration(settings))
+        #expect(try await !ca.applyConfiguration(settings), "the same key again is not a rotation")
         #expect(ca.roots.roots.count == 2)
 
         try #require(try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "other.pem"], in: dir).status == 0)
         var mismatched = CASettings()
         mismatched.privateKey = try String(contentsOfFile: dir + "/other.pem", encoding: .utf8)
         mismatched.rootCert = ca.roots.activeRoot!.rootCertPEM
-        #expect(throws: CAError.invalid("RootCert: the certificate's public key does not match PrivateKey")) {
-            try ca.applyConfiguration(mismatched)
+        await #expect(throws: StateError.self) { try await ca.applyConfiguration(mismatched) }
+        do {
+            try await ca.applyConfiguration(mismatched)
+        } catch {
+            #expect("\(error)" == "RootCert: the certificate's public key does not match PrivateKey")
         }
         var garbage = CASettings()
         garbage.privateKey = "-----BEGIN EC PRIVATE KEY-----\nnot base64\n-----END EC PRIVATE KEY-----\n"
         do {
-            try ca.applyConfiguration(garbage)
+            try await ca.applyConfiguration(garbage)
             Issue.record("a garbage key was accepted")
         } catch {
             #expect("\(error)".hasPrefix("PrivateKey: cannot read private key"))
@@ -138,47 +143,48 @@ import Testing
         #expect(ca.roots.roots.count == 2, "refused changes change nothing")
     }
 
-    @Test func aFullDiskLosesNothing() throws {
+    @Test func aFullDiskLosesNothing() async throws {
         let dir = temporaryDirectory()
-        let before = try openCA(dir).roots
-        let ca = try CertificateAuthority(store: FullDiskStore(try FileStore(dataDir: dir)), settings: CASettings(), logger: quietLogger)
+        let before = try await openCA(dir).roots
+        let allocator = PortAllocator(range: nil, probe: BindPortProbe(address: "127.0.0.1"))
+        let ca = TestCA(state: try AgentState(store: FullDiskStore(try FileStore(dataDir: dir)), allocator: allocator, logger: quietLogger))
         var settings = CASettings()
         settings.generateKey = true
         settings.leafCertTTL = .seconds(3600)
-        #expect(throws: CAError.self) { try ca.applyConfiguration(settings) }
+        await #expect(throws: StateError.self) { try await ca.applyConfiguration(settings) }
         #expect(ca.roots == before)
         #expect(ca.configuration.leafCertTTL == .seconds(72 * 3600))
-        #expect(try openCA(dir).roots == before)
+        #expect(try await openCA(dir).roots == before)
     }
 
-    @Test func aCorruptRootsRecordIsAClearErrorNotANewCA() throws {
+    @Test func aCorruptRootsRecordIsAClearErrorNotANewCA() async throws {
         let dir = temporaryDirectory()
-        _ = try openCA(dir)
+        _ = try await openCA(dir)
         try #"{"ModRevision": 1, "Value": {"ClusterID": "x", "Roots": [{"ID": "only"}]}}"#
             .write(toFile: dir + "/state/ca/roots.json", atomically: true, encoding: .utf8)
         do {
-            _ = try openCA(dir)
+            _ = try await openCA(dir)
             Issue.record("opened a corrupt CA")
         } catch {
-            #expect("\(error)".contains("state ca/roots"))
+            #expect("\(error)".contains("state/ca/roots.json"))
         }
     }
 
-    @Test func fileSettingsApplyOnceAndOnChange() throws {
+    @Test func fileSettingsApplyOnceAndOnChange() async throws {
         let dir = temporaryDirectory()
         var settings = CASettings()
         settings.leafCertTTL = .seconds(3600)
         settings.clusterID = "11111111-2222-3333-4444-555555555555"
-        let ca = try openCA(dir, settings: settings)
+        let ca = try await openCA(dir, settings: settings)
         #expect(ca.trustDomain == "11111111-2222-3333-4444-555555555555.consul")
         #expect(ca.configuration.leafCertTTL == .seconds(3600))
         // An API change sticks across restarts while the file says the same.
         var api = CASettings()
         api.leafCertTTL = .seconds(7200)
-        try ca.applyConfiguration(api)
-        #expect(try openCA(dir, settings: settings).configuration.leafCertTTL == .seconds(7200))
+        try await ca.applyConfiguration(api)
+        #expect(try await openCA(dir, settings: settings).configuration.leafCertTTL == .seconds(7200))
         // A changed file setting is applied.
         settings.leafCertTTL = .seconds(600)
-        #expect(try openCA(dir, settings: settings).configuration.leafCertTTL == .seconds(600))
+        #expect(try await openCA(dir, settings: settings).configuration.leafCertTTL == .seconds(600))
     }
 }

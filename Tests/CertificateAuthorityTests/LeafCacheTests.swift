@@ -6,25 +6,26 @@ import Foundation
 import Testing
 
 @Suite struct LeafCacheTests {
-    func cache(_ ca: CertificateAuthority, jitter: Duration = .zero) -> LeafCache {
-        LeafCache(authority: ca, rootChangeJitter: jitter, datacenter: { "dc1" })
+    func cache(_ ca: TestCA, jitter: Duration = .zero) -> LeafCache {
+        let state = ca.state
+        return LeafCache(authority: { state.snapshot.ca }, rootChangeJitter: jitter, datacenter: { "dc1" })
     }
 
     @Test func cachedPerServiceAndToken() async throws {
-        let leaves = cache(try openCA(temporaryDirectory()))
+        let leaves = cache(try await openCA(temporaryDirectory()))
         let key = LeafCache.Key(service: "web", token: "a")
         let (first, firstHit) = try await leaves.fetch(key, condition: .none, wait: .seconds(1))
         let (again, hit) = try await leaves.fetch(key, condition: .none, wait: .seconds(1))
         #expect(!firstHit && hit && again == first)
         let (other, _) = try await leaves.fetch(LeafCache.Key(service: "web", token: "b"), condition: .none, wait: .seconds(1))
-        #expect(other.serialNumber != first.serialNumber && other.privateKeyPEM != first.privateKeyPEM)
+        #expect(other.serial != first.serial && other.privateKeyPEM != first.privateKeyPEM)
         // An older index answers at once with the current certificate.
         let (older, _) = try await leaves.fetch(key, condition: .index(first.index - 1), wait: .seconds(5))
         #expect(older == first)
     }
 
     @Test func aBlockedWatcherWakesWithTheRenewal() async throws {
-        let ca = try openCA(temporaryDirectory())
+        let ca = try await openCA(temporaryDirectory())
         let leaves = cache(ca)
         let key = LeafCache.Key(service: "web", token: "")
         let start = Date()
@@ -41,14 +42,14 @@ import Testing
     }
 
     @Test func aRootChangeReissuesAndWakesWatchers() async throws {
-        let ca = try openCA(temporaryDirectory())
+        let ca = try await openCA(temporaryDirectory())
         let leaves = cache(ca)
         let key = LeafCache.Key(service: "web", token: "")
         let (first, _) = try await leaves.fetch(key, condition: .none, wait: .seconds(1))
         let waiter = Task { try await leaves.fetch(key, condition: .index(first.index), wait: .seconds(30)).0 }
         var settings = CASettings()
         settings.generateKey = true
-        try ca.applyConfiguration(settings)
+        try await ca.applyConfiguration(settings)
         leaves.rootsChanged()
         leaves.renewDue()
         let reissued = try await waiter.value
@@ -57,7 +58,7 @@ import Testing
     }
 
     @Test func waitsEndAtTheDeadlineAndOnShutdown() async throws {
-        let leaves = cache(try openCA(temporaryDirectory()))
+        let leaves = cache(try await openCA(temporaryDirectory()))
         let key = LeafCache.Key(service: "web", token: "")
         let (first, _) = try await leaves.fetch(key, condition: .none, wait: .seconds(1))
         let clock = ContinuousClock()

@@ -18,8 +18,41 @@ let quietLogger: Logger = {
     return logger
 }()
 
-func openCA(_ dataDir: String, settings: CASettings = CASettings(), now: Date = Date()) throws -> CertificateAuthority {
-    try CertificateAuthority(store: try FileStore(dataDir: dataDir), settings: settings, logger: quietLogger, now: now)
+/// The CA as the agent runs it: its state inside AgentState, policy from CertificateAuthority.
+struct TestCA {
+    let state: AgentState
+
+    var roots: RootsView { state.snapshot.ca.rootsView }
+    var configuration: CAConfiguration { state.snapshot.ca.config }
+    var trustDomain: String { state.snapshot.ca.trustDomain }
+    var activeSigningKeyID: String { state.snapshot.ca.activeSigningKeyID }
+    var rootsWatch: IndexWatch { state.rootsWatch }
+
+    func issueLeaf(service: String, datacenter: String, now: Date = Date()) throws(CAError) -> IssuedCert {
+        try CAPolicy.issueLeaf(state.snapshot.ca, service: service, datacenter: datacenter, index: 1, now: now)
+    }
+
+    @discardableResult
+    func applyConfiguration(_ settings: CASettings, now: Date = Date()) async throws(StateError) -> Bool {
+        try await state.applyCAConfiguration(settings, now: now)
+    }
+
+    func prune(now: Date) async throws(StateError) {
+        try await state.pruneCA(now: now)
+    }
+}
+
+/// Opens the state under `dataDir` (creating the CA on first open) and applies `settings` as
+/// the config files' `connect.ca_config`, as the agent's start does.
+func openCA(_ dataDir: String, settings: CASettings = CASettings(), now: Date = Date()) async throws -> TestCA {
+    try await openCA(store: try FileStore(dataDir: dataDir), settings: settings, now: now)
+}
+
+func openCA(store: any DurableStore, settings: CASettings = CASettings(), now: Date = Date()) async throws -> TestCA {
+    let allocator = PortAllocator(range: nil, probe: BindPortProbe(address: "127.0.0.1"))
+    let state = try AgentState(store: store, allocator: allocator, caSettings: settings, logger: quietLogger, now: now)
+    try await state.applyConfiguration(.init(services: [], intentions: [], caSettings: settings, allocator: allocator), now: now)
+    return TestCA(state: state)
 }
 
 /// The result of running a command to completion.

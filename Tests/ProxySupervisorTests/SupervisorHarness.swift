@@ -38,7 +38,7 @@ final class SupervisorHarness: @unchecked Sendable {
         config = SharedValue(configuration)
         var logger = Logger(label: "supervisor-test")
         logger.logLevel = .critical
-        state = AgentState(store: try FileStore(dataDir: root), allocator: PortAllocator(range: 30000...30100, probe: AllFree()), logger: logger)
+        state = try AgentState(store: try FileStore(dataDir: root), allocator: PortAllocator(range: 30000...30100, probe: AllFree()), logger: logger)
         let box = config
         supervisor = Supervisor(
             state: state, configuration: { box.value }, dataDir: root, builtinCommand: ["/bin/false"],

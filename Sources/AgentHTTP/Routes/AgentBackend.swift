@@ -22,13 +22,10 @@ public struct BuildInfo: Sendable {
 
 /// The agent as routes see it.
 public protocol AgentBackend: Sendable {
+    /// The one owner of durable truth: services, proxies, intentions, the CA.
     var state: AgentState { get }
-    /// The built-in CA (roots, signing, configuration).
-    var authority: CertificateAuthority { get }
     /// Leaf certificates per (service, token), renewed in the background.
     var leaves: LeafCache { get }
-    /// Intentions (API and config files), indexed for authorize.
-    var intentions: IntentionStore { get }
     /// The "Connect Proxy Listening" check of each managed proxy.
     var health: HealthBoard { get }
     var build: BuildInfo { get }

@@ -46,10 +46,11 @@ enum AuthorizeRoutes {
         try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend,
                                                      configuration: configuration).authorize(target: target))
         let pretty = configuration.alwaysPretty || request.hasQuery("pretty")
+        let intentions = backend.state.snapshot.intentions
         let body = answers.body(target: target, namespace: client.namespace, service: client.service, pretty: pretty,
-                                generation: AnswerCache.Generation(intentions: backend.intentions.watch.index, acl: configuration.acl)) {
+                                generation: AnswerCache.Generation(intentions: intentions.index, acl: configuration.acl)) {
             AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
-                                     intentions: backend.intentions, acl: configuration.acl)
+                                     intentions: intentions, acl: configuration.acl)
         }
         var response = APIResponse.encodedJSON(body)
         response.headers += ConnectCARoutes.cacheHeaders(hit: true)

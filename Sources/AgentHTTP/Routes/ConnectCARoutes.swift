@@ -21,7 +21,7 @@ enum ConnectCARoutes {
                 try await leaf(request, backend: backend, cache: cache)
             },
             Route(.exact("/v1/connect/ca/configuration"), methods: ["GET", "PUT"]) { request throws(APIError) in
-                request.method == "GET" ? try configuration(request, backend: backend) : try updateConfiguration(request, backend: backend)
+                request.method == "GET" ? try configuration(request, backend: backend) : try await updateConfiguration(request, backend: backend)
             },
         ]
     }
@@ -36,10 +36,10 @@ enum ConnectCARoutes {
     /// Roots, index-blocking on the CA's roots watch.
     static func rootsQuery(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> BlockingAnswer<RootsView> {
         let options = try QueryOptions(request, configuration: backend.configuration())
-        let authority = backend.authority
-        return BlockingAnswer(watch: authority.rootsWatch, condition: options.condition,
+        let state = backend.state
+        return BlockingAnswer(watch: state.rootsWatch, condition: options.condition,
                               wait: BlockingQuery.effectiveWait(requested: options.wait),
-                              evaluate: { authority.roots },
+                              evaluate: { state.snapshot.ca.rootsView },
                               respond: { view throws(APIError) in try rootsResponse(view, options: options, cache: cache) })
     }
 
@@ -107,13 +107,13 @@ enum ConnectCARoutes {
     static func configuration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
         let options = try QueryOptions(request, configuration: backend.configuration())
         try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).operatorRead())
-        let current = backend.authority.configuration
+        let current = backend.state.snapshot.ca.config
         var response = APIResponse.json(current.apiJSON, pretty: options.pretty, index: current.modifyIndexValue)
         response.headers += leaderHeaders
         return response
     }
 
-    static func updateConfiguration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+    static func updateConfiguration(_ request: APIRequest, backend: any AgentBackend) async throws(APIError) -> APIResponse {
         try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, backend.configuration()), backend: backend).operatorWrite())
         let document = try JSONBody.parse(request.body)
         let sink = ProblemSink(file: nil)
@@ -128,13 +128,11 @@ enum ConnectCARoutes {
         }
         if let problem = sink.problems.first { throw APIError.badRequestReason(problem.description) }
         if settings.clusterID != nil { throw APIError.badRequestReason("Config.ClusterID cannot be changed") }
-        do throws(CAError) {
-            try backend.authority.applyConfiguration(settings)
+        do throws(StateError) {
+            try await backend.state.applyCAConfiguration(settings)
         } catch {
-            switch error {
-            case .invalid(let message): throw APIError.badRequestReason(message)
-            default: throw APIError.internalError(error.description)
-            }
+            if case .ca(.invalid(let message)) = error { throw APIError.badRequestReason(message) }
+            throw APIError.internalError(error.description)
         }
         return .empty
     }

@@ -1,6 +1,7 @@
 // /v1/connect/intentions: list, create, read, update, delete, match and check.
 
 import AgentConfig
+import AgentState
 import Authorization
 import ConnectdCore
 
@@ -8,7 +9,7 @@ enum IntentionRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
             Route(.exact("/v1/connect/intentions"), methods: ["GET", "POST"]) { request throws(APIError) in
-                request.method == "GET" ? try list(request, backend) : try create(request, backend)
+                request.method == "GET" ? try list(request, backend) : try await create(request, backend)
             },
             Route(.exact("/v1/connect/intentions/match"), methods: ["GET"]) { request throws(APIError) in
                 try match(request, backend)
@@ -17,7 +18,7 @@ enum IntentionRoutes {
                 try check(request, backend)
             },
             Route(.prefix("/v1/connect/intentions/"), methods: ["GET", "PUT", "DELETE"]) { request throws(APIError) in
-                try specific(request, backend)
+                try await specific(request, backend)
             },
         ]
     }
@@ -26,27 +27,33 @@ enum IntentionRoutes {
         let options = try QueryOptions(request, configuration: backend.configuration())
         let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
         try ACLCheck.require(authorizer.mayList)
-        let visible = backend.intentions.list().filter { authorizer.intentionRead($0.destinationName) }
-        var response = APIResponse.json(.array(visible.map(\.apiJSON)), pretty: options.pretty, index: backend.intentions.index)
+        let intentions = backend.state.snapshot.intentions
+        let visible = intentions.list().filter { authorizer.intentionRead($0.destinationName) }
+        var response = APIResponse.json(.array(visible.map(\.apiJSON)), pretty: options.pretty, index: intentions.index)
         response.headers += ConnectCARoutes.leaderHeaders
         return response
     }
 
-    static func create(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
+    static func create(_ request: APIRequest, _ backend: any AgentBackend) async throws(APIError) -> APIResponse {
         let configuration = backend.configuration()
         let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend)
         let input = try decode(request.body)
         try ACLCheck.require(authorizer.intentionWrite(input.destinationName))
-        let intention = try perform { () throws(IntentionError) in try backend.intentions.create(input) }
+        let intention: Intention
+        do throws(StateError) {
+            intention = try await backend.state.createIntention(input)
+        } catch {
+            throw apiError(error)
+        }
         return .json(.object([("ID", .string(intention.id))]), pretty: configuration.alwaysPretty || request.hasQuery("pretty"))
     }
 
-    static func specific(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
+    static func specific(_ request: APIRequest, _ backend: any AgentBackend) async throws(APIError) -> APIResponse {
         let id = request.pathSuffix
         let configuration = backend.configuration()
         let options = try QueryOptions(request, configuration: configuration)
         let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
-        guard let existing = backend.intentions.get(id) else {
+        guard let existing = backend.state.snapshot.intentions.get(id) else {
             if request.method == "PUT" || request.method == "DELETE" { try ACLCheck.require(authorizer.seesEverything) }
             throw ACLCheck.notFound(request.method == "GET" ? "Intention not found"
                 : "Cannot \(request.method == "PUT" ? "update" : "delete") non-existent intention: '\(id)'", for: authorizer)
@@ -63,11 +70,19 @@ enum IntentionRoutes {
                 input = IntentionInput(existing)
             }
             try ACLCheck.require(authorizer.intentionWrite(existing.destinationName) && authorizer.intentionWrite(input.destinationName))
-            _ = try perform { () throws(IntentionError) in try backend.intentions.update(id, input) }
+            do throws(StateError) {
+                try await backend.state.updateIntention(id, input)
+            } catch {
+                throw apiError(error)
+            }
             return .empty
         default:
             try ACLCheck.require(authorizer.intentionWrite(existing.destinationName))
-            try perform { () throws(IntentionError) in try backend.intentions.delete(id) }
+            do throws(StateError) {
+                try await backend.state.deleteIntention(id)
+            } catch {
+                throw apiError(error)
+            }
             return .json(.bool(true), pretty: false)
         }
     }
@@ -81,13 +96,14 @@ enum IntentionRoutes {
         }
         let names = request.query.filter { $0.0 == "name" }.map(\.1)
         guard !names.isEmpty else { throw APIError.badRequestReason("at least one name must be specified") }
+        let intentions = backend.state.snapshot.intentions
         var result: [String: JSONValue] = [:]
         for name in names {
             try ACLCheck.require(authorizer.intentionRead(name))
-            let list = by == "destination" ? backend.intentions.matches(destination: name) : backend.intentions.matches(source: name)
+            let list = by == "destination" ? intentions.matches(destination: name) : intentions.matches(source: name)
             result[name] = .array(list.map(\.apiJSON))
         }
-        var response = APIResponse.json(.sortedObject(result), pretty: options.pretty, index: backend.intentions.index)
+        var response = APIResponse.json(.sortedObject(result), pretty: options.pretty, index: intentions.index)
         response.headers += ConnectCARoutes.leaderHeaders
         return response
     }
@@ -102,7 +118,7 @@ enum IntentionRoutes {
         guard !destination.isEmpty else { throw APIError.badRequestReason("required query parameter 'destination' not set") }
         try ACLCheck.require(authorizer.serviceRead(destination))
         let result = AuthorizeDecision.decide(target: destination, namespace: "default", service: source,
-                                              intentions: backend.intentions, acl: configuration.acl)
+                                              intentions: backend.state.snapshot.intentions, acl: configuration.acl)
         return .json(.object([("Allowed", .bool(result.authorized))]), pretty: options.pretty)
     }
 
@@ -125,16 +141,13 @@ enum IntentionRoutes {
         return input
     }
 
-    @discardableResult
-    static func perform<Result>(_ body: () throws(IntentionError) -> Result) throws(APIError) -> Result {
-        do throws(IntentionError) {
-            return try body()
-        } catch {
-            switch error {
-            case .invalid(let message): throw APIError.badRequestReason(message)
-            case .notFound(let message): throw APIError.notFound(message)
-            case .persistence: throw APIError.internalError(error.description)
-            }
+    /// The API's answer to a refused intention change: 400 for bad input, 404 for an unknown ID,
+    /// 500 when the state could not be saved.
+    static func apiError(_ error: StateError) -> APIError {
+        switch error {
+        case .intention(.invalid(let message)): APIError.badRequestReason(message)
+        case .intention(.notFound(let message)): APIError.notFound(message)
+        default: APIError.internalError(error.description)
         }
     }
 }

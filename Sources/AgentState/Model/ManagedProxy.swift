@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentStore
+import Authorization
 import ConnectdCore
 
 /// Where a service or proxy came from; it decides what reload and deregister may remove.
@@ -72,28 +73,8 @@ public struct LocalService: Sendable, Hashable {
     }
 }
 
-/// An immutable view of the whole state at one index. Readers never see a half-applied change.
-public struct StateSnapshot: Sendable, Equatable {
-    /// Monotonic, never 0.
-    public var index: UInt64
-    /// By service ID. Managed proxy services are not here; see `proxies`.
-    public var services: [String: LocalService]
-    /// By proxy service ID (`web-proxy`).
-    public var proxies: [String: ManagedProxy]
-
-    public init(index: UInt64 = 1, services: [String: LocalService] = [:], proxies: [String: ManagedProxy] = [:]) {
-        self.index = index
-        self.services = services
-        self.proxies = proxies
-    }
-
-    /// The managed proxy of the service with ID `targetID`, if any.
-    public func proxy(forTarget targetID: String) -> ManagedProxy? {
-        proxies["\(targetID)-proxy"].flatMap { $0.targetServiceID == targetID ? $0 : nil }
-    }
-
-    /// Equal content, ignoring the index.
-    func sameContent(as other: StateSnapshot) -> Bool {
-        services == other.services && proxies == other.proxies
+extension ManagedProxy: ProxyIdentity {
+    public var upstreamServiceNames: Set<String> {
+        Set(request.upstreams.filter { $0.destinationType == "service" || $0.destinationType.isEmpty }.map(\.destinationName))
     }
 }

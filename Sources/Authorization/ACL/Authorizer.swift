@@ -1,10 +1,8 @@
-// Authorization: ACL tokens and rules, intentions, and the authorize decision. It owns the
-// intention store (persisted through AgentStore's DurableStore) and answers from memory; it must
-// not touch HTTP or processes.
+// Authorization: ACL tokens and rules, intentions, and the authorize decision, as policy over
+// values: the intention table is part of AgentState's snapshot, and every decision here is a
+// function of the values it is given. It must not touch HTTP, processes or the store.
 
 import AgentConfig
-import AgentState
-import AgentStore
 
 /// What a resolved token may do.
 public struct Authorizer: Sendable {
@@ -127,7 +125,7 @@ public struct Authorizer: Sendable {
 
     /// Reading a managed proxy's configuration or agent-service record: its own token, or
     /// `service:write` on its target.
-    public func proxyRead(_ proxy: ManagedProxy) -> Bool {
+    public func proxyRead(_ proxy: some ProxyIdentity) -> Bool {
         if case .proxy(let grant) = effective { return grant.proxyServiceID == proxy.proxyServiceID }
         return serviceWrite(proxy.targetServiceName)
     }
@@ -145,7 +143,7 @@ public struct Authorizer: Sendable {
     }
 
     /// True when this is the token of `proxy` (which adds the telemetry block to its config).
-    public func isToken(of proxy: ManagedProxy) -> Bool {
+    public func isToken(of proxy: some ProxyIdentity) -> Bool {
         if case .proxy(let grant) = principal { return grant.proxyServiceID == proxy.proxyServiceID }
         return false
     }
@@ -158,10 +156,19 @@ public struct ProxyGrant: Sendable, Equatable {
     public var targetServiceName: String
     public var upstreams: Set<String>
 
-    public init(_ proxy: ManagedProxy) {
+    public init(_ proxy: some ProxyIdentity) {
         proxyServiceID = proxy.proxyServiceID
         targetServiceName = proxy.targetServiceName
-        upstreams = Set(proxy.request.upstreams.filter { $0.destinationType == "service" || $0.destinationType.isEmpty }
-            .map(\.destinationName))
+        upstreams = proxy.upstreamServiceNames
     }
+}
+
+/// What ACL checks need to know of a managed proxy (AgentState's `ManagedProxy` conforms).
+public protocol ProxyIdentity: Sendable {
+    var proxyServiceID: String { get }
+    var targetServiceName: String { get }
+    /// The proxy's secret token.
+    var token: String { get }
+    /// The services its upstreams name (they may read those services' discovery data).
+    var upstreamServiceNames: Set<String> { get }
 }

@@ -1,8 +1,6 @@
 // Turns a request's token into an Authorizer, from the ACL settings and the managed proxies.
 
 import AgentConfig
-import AgentState
-import AgentStore
 
 public enum ACLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A token that is not known: Consul's 403 `ACL not found`.
@@ -15,7 +13,7 @@ public enum TokenResolver {
     ///
     /// With ACLs disabled every token is unrestricted, except that a managed proxy's token stays
     /// that proxy's identity for the leaf check (as Consul 1.5 did).
-    public static func resolve(_ token: String, settings: ACLSettings, proxies: [String: ManagedProxy],
+    public static func resolve<Proxy: ProxyIdentity>(_ token: String, settings: ACLSettings, proxies: [String: Proxy],
                                nodeName: String) throws(ACLError) -> Authorizer {
         let proxy = token.isEmpty ? nil : proxies.values.first { $0.token == token }
         guard settings.enabled else {

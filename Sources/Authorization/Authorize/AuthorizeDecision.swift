@@ -40,7 +40,7 @@ public enum AuthorizeDecision {
 
     /// The decision for a client `namespace`/`service` connecting to `target`. The trust domain
     /// is not compared (Consul ≥ 1.4: the TLS chain is what proves it).
-    public static func decide(target: String, namespace: String, service: String, intentions: IntentionStore,
+    public static func decide(target: String, namespace: String, service: String, intentions: IntentionTable,
                               acl: ACLSettings) -> AuthorizeResult {
         if let match = intentions.decide(destination: target, sourceNamespace: namespace, sourceService: service) {
             return AuthorizeResult(authorized: match.allows, reason: "Matched intention: \(match.summary)")

@@ -1,7 +1,7 @@
 // Leaf certificates cached per (service, token), renewed before they expire and re-issued after a
 // root change; each entry has its own watch, so a renewal wakes exactly that entry's watchers.
+// The cache is host-local and sits above the state: it signs from the CA state it is handed.
 
-import AgentState
 import AgentStore
 import Foundation
 import Synchronization
@@ -30,19 +30,33 @@ public final class LeafCache: Sendable {
         var entries: [Key: Entry] = [:]
         var isShutDown = false
         var rootChangeJitter: Duration
+        var lastIndex: UInt64 = 0
     }
 
-    private let authority: CertificateAuthority
+    private let authority: @Sendable () -> CAState
     private let datacenter: @Sendable () -> String
     private let state: Mutex<State>
 
     /// - Parameters:
+    ///   - authority: the CA state now (read at each issuance, without a lock a rotation holds).
     ///   - datacenter: the agent's datacenter, read at each issuance (it can change on reload).
     ///   - rootChangeJitter: the longest random delay before re-issuing after a root change.
-    public init(authority: CertificateAuthority, rootChangeJitter: Duration, datacenter: @escaping @Sendable () -> String) {
+    public init(authority: @escaping @Sendable () -> CAState, rootChangeJitter: Duration,
+                datacenter: @escaping @Sendable () -> String) {
         self.authority = authority
         self.datacenter = datacenter
         state = Mutex(State(rootChangeJitter: rootChangeJitter))
+    }
+
+    /// Signs a new leaf for `key` with the next issue index: microseconds since the epoch, made
+    /// strictly increasing, so an index a client saw before a restart is never handed out again.
+    private func issue(_ key: Key, now: Date) throws(CAError) -> IssuedCert {
+        let index = state.withLock { state -> UInt64 in
+            let clock = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000))
+            state.lastIndex = max(state.lastIndex + 1, clock)
+            return state.lastIndex
+        }
+        return try CAPolicy.issueLeaf(authority(), service: key.service, datacenter: datacenter(), index: index, now: now)
     }
 
     public func setRootChangeJitter(_ jitter: Duration) { state.withLock { $0.rootChangeJitter = jitter } }
@@ -60,7 +74,7 @@ public final class LeafCache: Sendable {
             }) ?? cert
             return (result, false)
         }
-        let issued = try authority.issueLeaf(service: key.service, datacenter: datacenter(), now: now)
+        let issued = try issue(key, now: now)
         let cert = state.withLock { state -> IssuedCert in
             // Another request may have issued one meanwhile: keep a single entry.
             if let existing = state.entries[key] { return existing.cert }
@@ -101,7 +115,7 @@ public final class LeafCache: Sendable {
 
     /// Marks certificates signed by a key other than the active root's for re-issue within the jitter.
     public func rootsChanged(now: Date = Date()) {
-        let activeKeyID = authority.activeSigningKeyID
+        let activeKeyID = authority().activeSigningKeyID
         state.withLock { state in
             let jitter = state.rootChangeJitter.timeInterval
             for key in state.entries.keys where state.entries[key]!.cert.authorityKeyID != activeKeyID {
@@ -129,7 +143,7 @@ public final class LeafCache: Sendable {
             return due
         }
         for key in due {
-            guard let issued = try? authority.issueLeaf(service: key.service, datacenter: datacenter(), now: now) else {
+            guard let issued = try? issue(key, now: now) else {
                 // Keep the current certificate and try again shortly (the disk may be full).
                 state.withLock { $0.entries[key]?.renewAt = now.addingTimeInterval(30) }
                 continue

@@ -1,8 +1,5 @@
 // Why a CA operation failed; the CA's state is unchanged when one is thrown.
 
-import AgentState
-import AgentStore
-
 public enum CAError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Bad input (a key that does not parse, a root cert that does not match): a 400.
     case invalid(String)

@@ -1,12 +1,14 @@
 // A signed leaf certificate with its key, as `/v1/agent/connect/ca/leaf/:service` serves it.
 
-import AgentState
 import AgentStore
 import ConnectdCore
 import Foundation
 
 public struct IssuedCert: Sendable, Equatable, BlockingResult {
-    public var serialNumber: UInt64
+    /// The serial's DER integer bytes (128 random bits).
+    public var serial: [UInt8]
+    /// The issue index: rises with every certificate the leaf cache obtains, across restarts too.
+    public var index: UInt64
     /// The leaf, then every chain certificate of the active root (cross-signatures).
     public var certPEM: String
     /// SEC1 `EC PRIVATE KEY` PEM.
@@ -17,8 +19,8 @@ public struct IssuedCert: Sendable, Equatable, BlockingResult {
     public var validBefore: Date
     /// Colon-hex key ID of the root that signed it (compared with the active root on rotation).
     public var authorityKeyID: String
-    /// The issue index: rises with every certificate the CA signs.
-    public var index: UInt64 { serialNumber }
+    /// Consul's colon-hex form of the serial.
+    public var serialText: String { ColonHex.encode(serial) }
 
     public var resourceIndex: UInt64 { index }
     public var contentHash: String { "" }
@@ -26,7 +28,7 @@ public struct IssuedCert: Sendable, Equatable, BlockingResult {
     /// The API shape, in Consul's field order.
     public var apiJSON: JSONValue {
         .object([
-            ("SerialNumber", .string(ColonHex.encode(ColonHex.bigEndianBytes(serialNumber)))),
+            ("SerialNumber", .string(serialText)),
             ("CertPEM", .string(certPEM)),
             ("PrivateKeyPEM", .string(privateKeyPEM)),
             ("Service", .string(service)),

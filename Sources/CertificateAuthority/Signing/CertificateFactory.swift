@@ -53,9 +53,9 @@ public enum CertificateFactory {
     /// The new root's certificate re-signed by `issuer` (the old root), so peers that trust only
     /// the old root accept chains through the new one. Valid until `notAfter`.
     public static func crossSign(_ newRoot: Certificate, newKey: P256.Signing.PublicKey, by issuer: SigningIdentity,
-                                 serial: UInt64, trustDomain: String, now: Date, notAfter: Date) throws -> Certificate {
+                                 serial: Certificate.SerialNumber, trustDomain: String, now: Date, notAfter: Date) throws -> Certificate {
         try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(serial),
+            version: .v3, serialNumber: serial,
             publicKey: newRoot.publicKey,
             notValidBefore: now.addingTimeInterval(-backdate), notValidAfter: notAfter,
             issuer: issuer.certificate.subject, subject: newRoot.subject, signatureAlgorithm: .ecdsaWithSHA256,
@@ -64,12 +64,12 @@ public enum CertificateFactory {
     }
 
     /// A leaf for `uri` with a fresh key: CN = `commonName`, one URI SAN, client and server auth.
-    public static func leaf(commonName: String, uri: String, serial: UInt64, ttl: TimeInterval, signer: SigningIdentity,
+    public static func leaf(commonName: String, uri: String, serial: Certificate.SerialNumber, ttl: TimeInterval, signer: SigningIdentity,
                             now: Date) throws -> (certificate: Certificate, key: P256.Signing.PrivateKey) {
         let key = P256.Signing.PrivateKey()
         let notBefore = now.addingTimeInterval(-backdate)
         let certificate = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(serial),
+            version: .v3, serialNumber: serial,
             publicKey: Certificate.PublicKey(key.publicKey),
             // The TTL counts from issue; the backdating only widens the start (Consul counted the TTL
             // from the backdated start, which made a 1-minute TTL expire on issue).

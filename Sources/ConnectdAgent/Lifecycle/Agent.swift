@@ -23,9 +23,7 @@ public struct AgentStartError: Error, CustomStringConvertible {
 
 public final class Agent: AgentBackend, Sendable {
     public let state: AgentState
-    public let authority: CertificateAuthority
     public let leaves: LeafCache
-    public let intentions: IntentionStore
     public let health = HealthBoard()
     public let build: BuildInfo
     public let nodeID: String
@@ -68,29 +66,27 @@ public final class Agent: AgentBackend, Sendable {
             logger.warning("moved an unreadable state file aside", metadata: ["file": "\(entry.key)", "moved_to": "\(entry.movedTo)", "reason": "\(entry.reason)"])
         }
         nodeID = try Self.nodeID(store)
-        state = AgentState(store: store, allocator: Self.allocator(configuration), logger: logger)
-        var caLogger = logger
-        caLogger[metadataKey: "component"] = "ca"
-        do throws(CAError) {
-            authority = try CertificateAuthority(store: store, settings: configuration.caSettings, logger: caLogger)
+        do throws(StateError) {
+            state = try AgentState(store: store, allocator: Self.allocator(configuration), caSettings: configuration.caSettings,
+                                   logger: logger)
         } catch {
-            throw AgentStartError(description: "certificate authority: \(error)")
+            throw AgentStartError(description: Self.describe(error, dataDir: dataDir))
         }
-        intentions = IntentionStore(store: store, logger: logger)
         self.options = options
         self.build = build
         self.logger = logger
         self.devDirectory = devDirectory
         self.applied = SharedValue(configuration)
         let appliedConfiguration = self.applied
-        leaves = LeafCache(authority: authority,
+        let state = self.state
+        leaves = LeafCache(authority: { state.snapshot.ca },
                            rootChangeJitter: configuration.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter,
                            datacenter: { appliedConfiguration.value.datacenter })
         let builtin = [Self.executablePath(), "proxy"]
         builtinProxyCommand = builtin
         let applied = self.applied
         supervisor = Supervisor(
-            state: state, configuration: { applied.value }, dataDir: dataDir, builtinCommand: builtin,
+            state: self.state, configuration: { applied.value }, dataDir: dataDir, builtinCommand: builtin,
             agentEnvironment: ProcessInfo.processInfo.environment, isRoot: geteuid() == 0, logger: logger)
     }
 
@@ -98,15 +94,10 @@ public final class Agent: AgentBackend, Sendable {
 
     /// Applies the config-file services; call once before ``run(onListening:)``.
     public func start() async throws {
-        do throws(IntentionError) {
-            try intentions.applyConfig(configuration().intentions)
+        do throws(StateError) {
+            try await state.applyConfiguration(Self.change(configuration()))
         } catch {
-            throw AgentStartError(description: "cannot apply the configured intentions: \(error)")
-        }
-        do {
-            try await state.applyConfigFileServices(configuration().services)
-        } catch {
-            throw AgentStartError(description: "cannot apply the configured services: \(error)")
+            throw AgentStartError(description: "cannot apply the configuration: \(error)")
         }
         let snapshot = state.snapshot
         logger.info("agent started", metadata: [
@@ -145,34 +136,18 @@ public final class Agent: AgentBackend, Sendable {
             if next.clientAddr != current.clientAddr || next.httpPort != current.httpPort {
                 logger.warning("client_addr and ports.http changes take effect after a restart")
             }
-            do throws(CAError) {
-                try authority.applyFileSettings(next.caSettings)
-            } catch {
-                logger.error("reload refused: connect.ca_config cannot be applied, keeping the old configuration", metadata: ["error": "\(error)"])
-                throw AgentStartError(description: "connect.ca_config: \(error)")
-            }
-            do throws(IntentionError) {
-                try intentions.applyConfig(next.intentions)
-            } catch {
-                logger.error("reload refused: the configured intentions cannot be applied", metadata: ["error": "\(error)"])
-                throw AgentStartError(description: "intentions: \(error)")
-            }
-            leaves.setRootChangeJitter(next.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter)
-            await state.setAllocator(Self.allocator(next))
-            let indexBefore = state.snapshot.index
+            // One transition: CA settings, intentions, services and ports together or not at all.
             // The new settings are visible before the index moves, so woken watchers render with them.
             applied.set(next)
-            do {
-                try await state.applyConfigFileServices(next.services)
-                if next != current && state.snapshot.index == indexBefore {
-                    // Only agent settings changed (e.g. proxy_defaults): wake blocking queries anyway.
-                    try await state.touch()
-                }
+            do throws(StateError) {
+                // When only agent settings changed (e.g. proxy_defaults), the commit still wakes watchers.
+                try await state.applyConfiguration(Self.change(next, wakeWatchers: next != current))
             } catch {
                 applied.set(current)
-                await state.setAllocator(Self.allocator(current))
-                throw error
+                logger.error("reload refused: the configuration cannot be applied, keeping the old one", metadata: ["error": "\(error)"])
+                throw AgentStartError(description: Self.reloadProblem(error))
             }
+            leaves.setRootChangeJitter(next.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter)
             await supervisor.requestReconcile()
             logger.info("configuration reloaded", metadata: ["services": "\(next.services.count)"])
         }
@@ -217,12 +192,10 @@ public final class Agent: AgentBackend, Sendable {
             services: testHooks + [
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
-                .init(service: CAMaintenanceService(authority: authority, leaves: leaves, logger: logger)),
+                .init(service: CAMaintenanceService(state: state, leaves: leaves, logger: logger)),
                 .init(service: ListenerCheckService(state: state, board: health, logger: logger)),
-                .init(service: WatchReleaseService(release: { [state, authority, leaves, intentions] in
-                    state.watch.shutdown()
-                    intentions.watch.shutdown()
-                    authority.rootsWatch.shutdown()
+                .init(service: WatchReleaseService(release: { [state, leaves] in
+                    state.shutdownWatches()
                     leaves.shutdown()
                 }, reloads: reloads)),
                 .init(service: ReloadSignalService(agent: self, logger: logger)),
@@ -264,6 +237,30 @@ public final class Agent: AgentBackend, Sendable {
             return "cannot listen on \(configuration.clientAddr):\(configuration.httpPort): address already in use (set ports.http or -http-port)"
         }
         return text
+    }
+
+    /// What `configuration` contributes to the state, as one transition.
+    static func change(_ configuration: AgentConfiguration, wakeWatchers: Bool = false) -> AgentState.ConfigurationChange {
+        AgentState.ConfigurationChange(services: configuration.services, intentions: configuration.intentions,
+                                       caSettings: configuration.caSettings, allocator: allocator(configuration),
+                                       wakeWatchers: wakeWatchers)
+    }
+
+    /// A refused reload in the words of the setting that caused it.
+    static func reloadProblem(_ error: StateError) -> String {
+        switch error {
+        case .ca(let problem): "connect.ca_config: \(problem)"
+        case .intention(let problem): "intentions: \(problem)"
+        default: "\(error)"
+        }
+    }
+
+    /// Why the state could not be opened, with the way out for a damaged CA.
+    static func describe(_ error: StateError, dataDir: String) -> String {
+        guard case .ca(.corruptState(let problem)) = error else { return "data_dir \(dataDir): \(error)" }
+        return "the certificate authority in data_dir \(dataDir) is damaged: \(problem). connectd never replaces a CA on "
+            + "its own, since every certificate and every peer's trust depend on it. Restore the file from a backup, or "
+            + "run `connectd ca reset -data-dir \(dataDir)` to create a new trust domain on purpose."
     }
 
     static func allocator(_ configuration: AgentConfiguration) -> PortAllocator {

@@ -2,21 +2,21 @@
 // change, prune rotated-out roots. It wakes on a roots change or the next due time.
 
 import AgentState
-import AgentStore
+import CertificateAuthority
 import Foundation
 import Logging
 import ServiceLifecycle
 
 public struct CAMaintenanceService: Service {
-    let authority: CertificateAuthority
+    let state: AgentState
     let leaves: LeafCache
     let logger: Logger
     /// The longest sleep between checks (renewal times can move earlier without a roots change
     /// only through new entries, whose renewal is never sooner than 60 % of their lifetime).
     let maximumSleep: Duration
 
-    public init(authority: CertificateAuthority, leaves: LeafCache, logger: Logger, maximumSleep: Duration = .seconds(1)) {
-        self.authority = authority
+    public init(state: AgentState, leaves: LeafCache, logger: Logger, maximumSleep: Duration = .seconds(1)) {
+        self.state = state
         self.leaves = leaves
         self.logger = logger
         self.maximumSleep = maximumSleep
@@ -24,14 +24,14 @@ public struct CAMaintenanceService: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var seenRoots = authority.rootsWatch.index
-            var activeKey = authority.activeSigningKeyID
+            var seenRoots = state.rootsWatch.index
+            var activeKey = state.snapshot.ca.activeSigningKeyID
             while !Task.isCancelled {
                 let now = Date()
                 let nextLeaf = leaves.renewDue(now: now)
                 var nextPrune: Date?
                 do {
-                    nextPrune = try authority.prune(now: now)
+                    nextPrune = try await state.pruneCA(now: now)
                 } catch {
                     logger.error("cannot prune CA roots", metadata: ["error": "\(error)"])
                 }
@@ -41,11 +41,11 @@ public struct CAMaintenanceService: Service {
                     let seconds = max(0, next.timeIntervalSince(Date()))
                     sleep = min(sleep, .milliseconds(Int64(seconds * 1000) + 1))
                 }
-                let outcome = await authority.rootsWatch.wait(after: seenRoots, timeout: sleep)
+                let outcome = await state.rootsWatch.wait(after: seenRoots, timeout: sleep)
                 switch outcome {
                 case .changed(let index):
                     seenRoots = index
-                    let key = authority.activeSigningKeyID
+                    let key = state.snapshot.ca.activeSigningKeyID
                     if key != activeKey {
                         activeKey = key
                         leaves.rootsChanged()

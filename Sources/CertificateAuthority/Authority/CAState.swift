@@ -1,0 +1,38 @@
+// CertificateAuthority: the built-in CA as policy over values. `CAState` is the CA's part of the
+// agent's one snapshot (roots with their keys, configuration); `CAPolicy` computes the next state
+// (create, load, reconfigure, rotate, prune) and signs leaves from a state; the leaf cache sits
+// above. Nothing here locks, persists or publishes: AgentState commits what these functions return.
+
+import ConnectdCore
+import Foundation
+
+/// The CA as one value: its cluster ID, every root not yet pruned (the active one signs), and
+/// the configuration in force.
+public struct CAState: Sendable, Equatable {
+    public var clusterID: String
+    public var roots: [CARoot]
+    /// The store revision that last changed the roots (`X-Consul-Index` of the roots endpoints).
+    public var rootsIndex: UInt64
+    public var config: CAConfiguration
+    /// The active root's key and certificate.
+    public var signer: SigningIdentity
+
+    public var trustDomain: String { "\(clusterID).consul" }
+
+    public var rootsView: RootsView {
+        RootsView(trustDomain: trustDomain, activeRootID: roots.first(where: \.active)?.id ?? "", roots: roots, index: rootsIndex)
+    }
+
+    /// Colon-hex key ID of the active root (leaves signed by another key are stale).
+    public var activeSigningKeyID: String { ColonHex.encode(signer.keyID) }
+
+    /// When the next rotated-out root is due for pruning, if any.
+    public var nextPrune: Date? {
+        let keep = 2 * config.leafCertTTL.timeInterval
+        return roots.compactMap { $0.rotatedOutAt?.addingTimeInterval(keep) }.min()
+    }
+
+    public static func == (lhs: CAState, rhs: CAState) -> Bool {
+        lhs.clusterID == rhs.clusterID && lhs.roots == rhs.roots && lhs.rootsIndex == rhs.rootsIndex && lhs.config == rhs.config
+    }
+}

@@ -1,0 +1,31 @@
+// Signing a leaf certificate from a CA state: a pure function of the state, so it needs no lock
+// and never waits for a rotation.
+
+import ConnectdCore
+import Crypto
+import Foundation
+import X509
+
+extension CAPolicy {
+    /// A new leaf for `service` in `datacenter`, signed by the active root, with a fresh key and
+    /// a random serial; `index` is the cache's issue index for it.
+    public static func issueLeaf(_ state: CAState, service: String, datacenter: String, index: UInt64,
+                                 now: Date = Date()) throws(CAError) -> IssuedCert {
+        let uri = SpiffeID.serviceURI(trustDomain: state.trustDomain, datacenter: datacenter, service: service)
+        let leaf: (certificate: Certificate, key: P256.Signing.PrivateKey)
+        do {
+            leaf = try CertificateFactory.leaf(commonName: service, uri: uri, serial: SerialNumbers.certificate(),
+                                               ttl: state.config.leafCertTTL.timeInterval, signer: state.signer, now: now)
+        } catch {
+            throw .invalid("cannot sign a certificate for \"\(service)\": \(error)")
+        }
+        var pem = KeyMaterial.pem(leaf.certificate)
+        for extra in state.roots.first(where: \.active)?.intermediates.map(\.pem) ?? [] {
+            pem = pem.trimmingCharacters(in: .whitespacesAndNewlines) + "\n" + extra
+        }
+        return IssuedCert(serial: Array(leaf.certificate.serialNumber.bytes), index: index, certPEM: pem,
+                          privateKeyPEM: KeyMaterial.sec1PEM(leaf.key), service: service, serviceURI: uri,
+                          validAfter: leaf.certificate.notValidBefore, validBefore: leaf.certificate.notValidAfter,
+                          authorityKeyID: ColonHex.encode(state.signer.keyID))
+    }
+}
