@@ -1,4 +1,5 @@
-// `connectd ca rotate` / `connectd ca get-config`: the CA through the running agent's HTTP API.
+// `connectd ca rotate` / `connectd ca get-config`: the CA through the running agent's HTTP API;
+// `connectd ca reset` (CAResetCommand.swift) works on a stopped agent's data_dir.
 
 import ArgumentParser
 import ConnectdCore
@@ -8,7 +9,7 @@ struct CACommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ca",
         abstract: "Inspect or rotate the built-in certificate authority of a running agent.",
-        subcommands: [CARotateCommand.self, CAGetConfigCommand.self])
+        subcommands: [CARotateCommand.self, CAGetConfigCommand.self, CAResetCommand.self])
 }
 
 struct CARotateCommand: ParsableCommand {

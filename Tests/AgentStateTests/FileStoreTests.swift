@@ -1,5 +1,5 @@
 import AgentState
-import AgentStore
+@testable import AgentStore
 import ConnectdCore
 import Foundation
 import Testing
@@ -105,8 +105,8 @@ import Testing
         try reference.commit(Self.change)
         let new = try Self.contents(reference)
 
-        // Writes of one commit: the journal, four records, the revision file, the journal's removal.
-        for n in 1...8 {
+        // Writes of one commit: the journal, four records, the revision file.
+        for n in 1...7 {
             let dir = temporaryDirectory()
             let faults = StoreFaults()
             let store = try FileStore(dataDir: dir, faults: faults)
@@ -126,8 +126,10 @@ import Testing
             let reopened = try FileStore(dataDir: dir)
             #expect(try Self.contents(reopened) == expected, "write \(n): disk after a restart")
             #expect(reopened.revision == store.revision, "write \(n): revision after a restart")
-            #expect(reopened.quarantined.isEmpty)
-            #expect(!FileManager.default.fileExists(atPath: dir + "/state/journal.json"), "write \(n): journal finished at open")
+            #expect(reopened.quarantined.isEmpty && reopened.damaged.isEmpty)
+            // Finished at open: the record files alone (journal gone) hold the same.
+            try FileManager.default.removeItem(atPath: dir + "/state/journal.json")
+            #expect(try Self.contents(FileStore(dataDir: dir)) == expected, "write \(n): journal finished at open")
         }
     }
 
@@ -139,13 +141,87 @@ import Testing
         try store.commit(Self.before)
         faults.failWrite(3)
         try store.commit(Self.change)
-        #expect(FileManager.default.fileExists(atPath: dir + "/state/journal.json"))
         try store.commit([.put(key: "services/d", value: .int(4))])
-        #expect(!FileManager.default.fileExists(atPath: dir + "/state/journal.json"))
+        // The second commit's journal replaced the first's: the record files must hold the first.
+        #expect(try FileStore.Journal.read(dir + "/state/journal.json")?.revision == 3)
         var expected = try Self.contents(store)
         #expect(expected["services/b"] == .int(20) && expected["services/d"] == .int(4) && expected["services/c"] == nil)
         expected = try Self.contents(FileStore(dataDir: dir))
         #expect(expected == (try Self.contents(store)))
         #expect(try FileStore(dataDir: dir).revision == 3)
+    }
+}
+
+/// The revision never goes backwards, and records that must not be lost are never moved aside.
+@Suite struct FileStoreDamageTests {
+    static func populated() throws -> String {
+        let dir = temporaryDirectory()
+        let store = try FileStore(dataDir: dir)
+        try store.commit([.put(key: "services/a", value: .int(1)), .put(key: "services/b", value: .int(2))])
+        try store.commit([.put(key: "ca/roots", value: .string("roots")), .put(key: "agent/node-id", value: .string("n"))])
+        try store.commit([.delete(key: "services/b")])
+        return dir
+    }
+
+    @Test func aDamagedRevisionFileIsCoveredByTheJournal() throws {
+        let dir = try Self.populated()
+        try "{\"Revi".write(toFile: dir + "/state/revision.json", atomically: false, encoding: .utf8)
+        let reopened = try FileStore(dataDir: dir)
+        #expect(reopened.revision == 3, "the last commit was a delete: no record holds revision 3, the journal does")
+        #expect(reopened.damaged.isEmpty)
+        #expect(reopened.quarantined.map(\.key) == ["revision.json"])
+        #expect(try FileStore(dataDir: dir).revision == 3, "rewritten at open")
+    }
+
+    @Test func aDamagedJournalIsCoveredByTheRevisionFile() throws {
+        let dir = try Self.populated()
+        try "garbage".write(toFile: dir + "/state/journal.json", atomically: false, encoding: .utf8)
+        let reopened = try FileStore(dataDir: dir)
+        #expect(reopened.revision == 3)
+        #expect(reopened.damaged.isEmpty)
+        #expect(reopened.quarantined.map(\.key) == ["journal.json"])
+    }
+
+    @Test func bothDamagedIsReportedNotGuessed() throws {
+        let dir = try Self.populated()
+        try "garbage".write(toFile: dir + "/state/journal.json", atomically: false, encoding: .utf8)
+        try "".write(toFile: dir + "/state/revision.json", atomically: false, encoding: .utf8)
+        let reopened = try FileStore(dataDir: dir)
+        #expect(reopened.damaged.map(\.relativePath) == ["revision.json"])
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/revision.json"), "left in place for the operator")
+        // Moving it aside is the operator's explicit choice: the records' highest revision then.
+        try FileManager.default.removeItem(atPath: dir + "/state/revision.json")
+        let chosen = try FileStore(dataDir: dir)
+        #expect(chosen.damaged.isEmpty)
+        #expect(chosen.revision == 2)
+    }
+
+    @Test func protectedRecordsStayInPlaceAndAreReported() throws {
+        let dir = try Self.populated()
+        try "{ not json".write(toFile: dir + "/state/ca/roots.json", atomically: false, encoding: .utf8)
+        try #"{"Value": 1}"#.write(toFile: dir + "/state/agent/node-id.json", atomically: false, encoding: .utf8)
+        try "{ not json".write(toFile: dir + "/state/services/a.json", atomically: false, encoding: .utf8)
+        let reopened = try FileStore(dataDir: dir)
+        #expect(reopened.damaged.map(\.relativePath) == ["agent/node-id.json", "ca/roots.json"])
+        #expect(reopened.quarantined.map(\.key) == ["services/a.json"], "an ordinary record is moved aside as before")
+        #expect(try reopened.list(prefix: "ca/").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/ca/roots.json"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/state/agent/node-id.json"))
+        let moved = reopened.setAside(reopened.damaged[1])
+        #expect(moved.movedTo.hasPrefix(dir + "/quarantine/ca_roots.json."))
+        #expect(try FileStore(dataDir: dir).damaged.map(\.relativePath) == ["agent/node-id.json"])
+    }
+
+    @Test func oneProcessPerDataDir() throws {
+        let dir = temporaryDirectory()
+        let lock = try DataDirLock(dataDir: dir)
+        #expect(throws: StoreError.self) { try DataDirLock(dataDir: dir) }
+        do {
+            _ = try DataDirLock(dataDir: dir)
+        } catch {
+            #expect(error.message.contains("pid \(getpid())"), "\(error)")
+        }
+        lock.release()
+        _ = try DataDirLock(dataDir: dir)
     }
 }

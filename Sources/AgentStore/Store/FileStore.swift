@@ -9,18 +9,30 @@ import Glibc
 
 /// Each key `a/b` is the file `<root>/a/b.json` holding `{"ModRevision": N, "Value": ...}`;
 /// `<root>/revision.json` holds the store revision. At open, half-written temp files are
-/// removed and unreadable files are moved to `<data_dir>/quarantine/` (see ``quarantined``):
-/// bad files never stop the agent.
+/// removed; an unreadable record is moved to `<data_dir>/quarantine/` (see ``quarantined``),
+/// except under a protected prefix (``protectedPrefixes``: the CA and the agent's identity),
+/// where it stays in place and is reported in ``damaged`` for the agent to refuse to start on:
+/// losing those records must never pass silently.
 ///
 /// A commit is one transaction: its operations are first written, as one atomic file, to
-/// `<root>/journal.json` (the commit point), then applied to the record files, then the journal
-/// is removed. A commit whose journal could not be written changed nothing, on disk or in memory,
-/// and throws; once the journal is down the commit holds, and a crash or a failed write while
+/// `<root>/journal.json` (the commit point), then applied to the record files and the revision
+/// file. A commit whose journal could not be written changed nothing, on disk or in memory, and
+/// throws; once the journal is down the commit holds, and a crash or a failed write while
 /// applying it is finished from the journal (at the next commit, or at the next open).
+///
+/// The journal stays after it is applied, as a second copy of the revision: the revision at
+/// open is the highest of `revision.json`, the journal's and every record's, so it never goes
+/// backwards when one of the two files is damaged. When both are unusable while records exist,
+/// the revision cannot be known and ``damaged`` names `revision.json`.
 public final class FileStore: DurableStore {
+    public let dataDir: String
+    /// `<data_dir>/state`.
     public let root: String
     public let quarantineDirectory: String
     private let state: Mutex<State>
+
+    /// Key prefixes whose unreadable records are never moved aside at open (see ``damaged``).
+    public static let protectedPrefixes = ["ca/", "agent/"]
 
     private struct State {
         var revision: UInt64
@@ -29,41 +41,19 @@ public final class FileStore: DurableStore {
         var unapplied: Journal?
     }
 
-    /// One committed transaction as the journal file holds it.
-    struct Journal {
-        var revision: UInt64
-        var operations: [StoreOperation]
+    /// A file the store could not read and did not move: the caller decides (the agent refuses
+    /// to start and names it).
+    public struct DamagedFile: Sendable, Equatable, CustomStringConvertible {
+        /// The path under `state/`, e.g. `ca/roots.json`.
+        public var relativePath: String
+        public var path: String
+        public var reason: String
+        public var description: String { "state/\(relativePath): \(reason)" }
 
-        var json: JSONValue {
-            .object([
-                ("Revision", .int(Int64(revision))),
-                ("Operations", .array(operations.map { operation in
-                    switch operation {
-                    case .put(let key, let value): .object([("Put", .string(key)), ("Value", value)])
-                    case .delete(let key): .object([("Delete", .string(key))])
-                    }
-                })),
-            ])
-        }
-
-        init(revision: UInt64, operations: [StoreOperation]) {
-            self.revision = revision
-            self.operations = operations
-        }
-
-        init?(json: JSONValue) {
-            guard case .int(let revision)? = json["Revision"], revision > 0, case .array(let items)? = json["Operations"] else { return nil }
-            var operations: [StoreOperation] = []
-            for item in items {
-                if let key = item["Put"]?.stringValue, let value = item["Value"] {
-                    operations.append(.put(key: key, value: value))
-                } else if let key = item["Delete"]?.stringValue {
-                    operations.append(.delete(key: key))
-                } else {
-                    return nil
-                }
-            }
-            self.init(revision: UInt64(revision), operations: operations)
+        public init(relativePath: String, path: String, reason: String) {
+            self.relativePath = relativePath
+            self.path = path
+            self.reason = reason
         }
     }
 
@@ -72,19 +62,24 @@ public final class FileStore: DurableStore {
 
     /// Problems found at open: files moved aside, with why.
     public let quarantined: [QuarantinedEntry]
+    /// Files found unreadable at open and left in place: protected records, or a revision that
+    /// neither `revision.json` nor the journal can vouch for.
+    public let damaged: [DamagedFile]
 
     /// Opens (creating when missing) the store under `dataDir`, finishing a committed journal
     /// that a crash left unapplied.
     ///
     /// - Parameter faults: for tests: fails a chosen file write, as a full disk would.
     public init(dataDir: String, faults: StoreFaults? = nil) throws(StoreError) {
+        self.dataDir = dataDir
         root = dataDir + "/state"
         quarantineDirectory = dataDir + "/quarantine"
         self.faults = faults
         try AtomicFile.makeDirectory(root)
         var entries: [String: StoredEntry] = [:]
         var moved: [QuarantinedEntry] = []
-        var revision: UInt64 = 0
+        var damaged: [DamagedFile] = []
+        var highestRecord: UInt64 = 0
         let enumerator = FileManager.default.enumerator(atPath: root)
         var relativePaths: [String] = []
         while let next = enumerator?.nextObject() as? String { relativePaths.append(next) }
@@ -96,45 +91,67 @@ public final class FileStore: DurableStore {
                 try? AtomicFile.remove(path)
                 continue
             }
-            if relative == "journal.json" { continue }
-            if relative == "revision.json" {
-                if let value = try? JSONParser.parse(AtomicFile.read(path)), case .int(let stored)? = value["Revision"], stored >= 0 {
-                    revision = max(revision, UInt64(stored))
-                } else {
-                    moved.append(Self.quarantine(path, relative: relative, into: quarantineDirectory, reason: "unreadable revision file"))
-                }
-                continue
-            }
-            guard relative.hasSuffix(".json") else { continue }
+            guard relative.hasSuffix(".json"), relative != "journal.json", relative != "revision.json" else { continue }
             let key = Self.key(fromRelativePath: String(relative.dropLast(5)))
+            let reason: String
             do {
                 let document = try JSONParser.parse(AtomicFile.read(path))
-                guard case .int(let modRevision)? = document["ModRevision"], modRevision >= 0, let value = document["Value"] else {
-                    moved.append(Self.quarantine(path, relative: relative, into: quarantineDirectory, reason: "missing ModRevision or Value"))
+                if case .int(let modRevision)? = document["ModRevision"], modRevision >= 0, let value = document["Value"] {
+                    entries[key] = StoredEntry(key: key, value: value, modRevision: UInt64(modRevision))
+                    highestRecord = max(highestRecord, UInt64(modRevision))
                     continue
                 }
-                entries[key] = StoredEntry(key: key, value: value, modRevision: UInt64(modRevision))
-                revision = max(revision, UInt64(modRevision))
+                reason = "missing ModRevision or Value"
             } catch {
-                moved.append(Self.quarantine(path, relative: relative, into: quarantineDirectory, reason: "\(error)"))
+                reason = "\(error)"
+            }
+            if Self.protectedPrefixes.contains(where: key.hasPrefix) {
+                damaged.append(DamagedFile(relativePath: relative, path: path, reason: reason))
+            } else {
+                moved.append(Self.quarantine(path, relative: relative, into: quarantineDirectory, reason: reason))
             }
         }
-        var loaded = State(revision: revision, entries: entries)
-        let journalPath = root + "/journal.json"
-        if access(journalPath, F_OK) == 0 {
-            if let bytes = try? AtomicFile.read(journalPath), let document = try? JSONParser.parse(bytes),
-               let journal = Journal(json: document) {
-                Self.applyInMemory(journal, to: &loaded)
-                loaded.unapplied = journal
-            } else {
+        let revisionPath = root + "/revision.json"
+        let revisionFile = Self.readRevisionFile(revisionPath)
+        var journal: Journal?
+        if access(root + "/journal.json", F_OK) == 0 {
+            journal = Journal.read(root + "/journal.json")
+            if journal == nil {
                 // Written by rename, a journal is whole or absent; an unreadable one is damage.
-                moved.append(Self.quarantine(journalPath, relative: "journal.json", into: quarantineDirectory, reason: "unreadable journal"))
+                moved.append(Self.quarantine(root + "/journal.json", relative: "journal.json", into: quarantineDirectory,
+                                             reason: "unreadable journal"))
+            }
+        }
+        var loaded = State(revision: max(highestRecord, revisionFile.revision ?? 0, journal?.revision ?? 0), entries: entries)
+        if let journal, journal.revision > (revisionFile.revision ?? 0) {
+            // Committed but maybe not (fully) applied: apply it again (idempotent).
+            Self.applyInMemory(journal, to: &loaded)
+            loaded.unapplied = journal
+        }
+        if revisionFile.damaged {
+            if journal == nil, !entries.isEmpty || !damaged.isEmpty {
+                damaged.append(DamagedFile(relativePath: "revision.json", path: revisionPath,
+                                           reason: "unreadable, and no journal.json vouches for the last revision"))
+            } else {
+                moved.append(Self.quarantine(revisionPath, relative: "revision.json", into: quarantineDirectory,
+                                             reason: "unreadable revision file (the journal holds the revision)"))
+                loaded.unapplied = loaded.unapplied ?? journal
             }
         }
         state = Mutex(loaded)
         quarantined = moved
+        self.damaged = damaged
         // Finish it now when the disk lets us; else the next commit does.
         _ = state.withLock { state -> Bool in (try? applyUnapplied(&state)) != nil }
+    }
+
+    /// `revision.json`'s revision; `damaged` when the file is there but unreadable.
+    private static func readRevisionFile(_ path: String) -> (revision: UInt64?, damaged: Bool) {
+        guard access(path, F_OK) == 0 else { return (nil, false) }
+        guard let value = try? JSONParser.parse(AtomicFile.read(path)), case .int(let stored)? = value["Revision"], stored >= 0 else {
+            return (nil, true)
+        }
+        return (UInt64(stored), false)
     }
 
     public var revision: UInt64 { state.withLock { $0.revision } }
@@ -169,8 +186,8 @@ public final class FileStore: DurableStore {
         return try result.get()
     }
 
-    /// Applies the unapplied journal's operations to the record files, then the revision file,
-    /// then removes the journal. Idempotent: a crash at any point is finished by doing it again.
+    /// Applies the unapplied journal's operations to the record files, then the revision file.
+    /// Idempotent: a crash at any point is finished by doing it again. The journal stays.
     private func applyUnapplied(_ state: inout State) throws(StoreError) {
         guard let journal = state.unapplied else { return }
         for operation in journal.operations {
@@ -184,7 +201,6 @@ public final class FileStore: DurableStore {
         }
         let revisionDocument = JSONValue.object([("Revision", .int(Int64(journal.revision)))])
         try write(Array(revisionDocument.encoded(pretty: true).utf8), to: root + "/revision.json")
-        try remove(journalPath)
         state.unapplied = nil
     }
 
@@ -217,8 +233,25 @@ public final class FileStore: DurableStore {
         }
     }
 
+    /// Moves a damaged file (one of ``damaged``) into the quarantine directory; for offline repair.
+    public func setAside(_ file: DamagedFile) -> QuarantinedEntry {
+        Self.quarantine(file.path, relative: file.relativePath, into: quarantineDirectory, reason: file.reason)
+    }
+
+    /// Copies the record file of `key` into the quarantine directory (the record stays): a
+    /// backup taken before an offline repair deletes it. Nil when the copy failed.
+    public func backUp(key: String, reason: String) -> String? {
+        let file = path(for: key)
+        let relative = String(file.dropFirst(root.count + 1))
+        let destination = quarantineDirectory + "/" + relative.replacingOccurrences(of: "/", with: "_") + ".\(Int(Date().timeIntervalSince1970))"
+        guard (try? AtomicFile.makeDirectory(quarantineDirectory)) != nil,
+              let bytes = try? AtomicFile.read(file), (try? AtomicFile.write(bytes, to: destination)) != nil
+        else { return nil }
+        return destination
+    }
+
     /// Keys are `kind/name`; the name is percent-encoded so any service ID is a safe file name.
-    func path(for key: String) -> String {
+    public func path(for key: String) -> String {
         let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
         guard parts.count == 2 else { return root + "/" + Self.encode(key) + ".json" }
         return root + "/" + parts[0] + "/" + Self.encode(parts[1]) + ".json"

@@ -36,6 +36,8 @@ public final class Agent: AgentBackend, Sendable {
     private let logger: Logger
     /// The temporary data_dir of `-dev`, removed when the agent stops.
     private let devDirectory: String?
+    /// Held from init until `run` returns: one agent per data_dir.
+    private let dataDirLock: DataDirLock
 
     /// Loads the configuration, prepares data_dir and opens the state with the config-file services.
     public init(options: AgentOptions, build: BuildInfo, logger: Logger) throws {
@@ -58,12 +60,23 @@ public final class Agent: AgentBackend, Sendable {
         let store: FileStore
         do {
             try AtomicFile.makeDirectory(dataDir)
+            dataDirLock = try DataDirLock(dataDir: dataDir)
             store = try FileStore(dataDir: dataDir)
         } catch {
             throw AgentStartError(description: "data_dir \(dataDir): \(error.message)")
         }
         for entry in store.quarantined {
             logger.warning("moved an unreadable state file aside", metadata: ["file": "\(entry.key)", "moved_to": "\(entry.movedTo)", "reason": "\(entry.reason)"])
+        }
+        // `ca/serial` is no longer read (serials are random): its damage costs nothing.
+        let damaged = store.damaged.filter { file in
+            guard file.relativePath == "ca/serial.json" else { return true }
+            let moved = store.setAside(file)
+            logger.warning("moved an unreadable state file aside", metadata: ["file": "\(file.relativePath)", "moved_to": "\(moved.movedTo)", "reason": "\(file.reason)"])
+            return false
+        }
+        guard damaged.isEmpty else {
+            throw AgentStartError(description: DamageReport.describe(damaged, dataDir: dataDir, revision: store.revision))
         }
         nodeID = try Self.nodeID(store)
         do throws(StateError) {
@@ -156,7 +169,10 @@ public final class Agent: AgentBackend, Sendable {
     /// Serves until SIGTERM/SIGINT (or cancellation); SIGHUP reloads. Parked long-polls are
     /// released before the HTTP server drains, so a stop never waits for them.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        defer { removeDevDirectory() }
+        defer {
+            removeDevDirectory()
+            dataDirLock.release()
+        }
         let configuration = configuration()
         var httpLogger = logger
         httpLogger[metadataKey: "component"] = "http"
@@ -258,9 +274,7 @@ public final class Agent: AgentBackend, Sendable {
     /// Why the state could not be opened, with the way out for a damaged CA.
     static func describe(_ error: StateError, dataDir: String) -> String {
         guard case .ca(.corruptState(let problem)) = error else { return "data_dir \(dataDir): \(error)" }
-        return "the certificate authority in data_dir \(dataDir) is damaged: \(problem). connectd never replaces a CA on "
-            + "its own, since every certificate and every peer's trust depend on it. Restore the file from a backup, or "
-            + "run `connectd ca reset -data-dir \(dataDir)` to create a new trust domain on purpose."
+        return "the certificate authority in data_dir \(dataDir) is damaged: \(problem). " + DamageReport.caWayOut(dataDir: dataDir)
     }
 
     static func allocator(_ configuration: AgentConfiguration) -> PortAllocator {
@@ -269,7 +283,12 @@ public final class Agent: AgentBackend, Sendable {
 
     /// The node ID kept in the store (`agent/node-id`), created on first start.
     static func nodeID(_ store: FileStore) throws -> String {
-        if let entry = try store.list(prefix: "agent/node-id").first, let id = entry.value["NodeID"]?.stringValue {
+        if let entry = try store.list(prefix: "agent/node-id").first {
+            guard let id = entry.value["NodeID"]?.stringValue, !id.isEmpty else {
+                throw AgentStartError(description: DamageReport.describe(
+                    [.init(relativePath: "agent/node-id.json", path: store.path(for: "agent/node-id"), reason: "no NodeID string")],
+                    dataDir: store.dataDir, revision: store.revision))
+            }
             return id
         }
         let id = ProxyToken.generate()
