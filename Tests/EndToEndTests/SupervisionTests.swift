@@ -69,6 +69,50 @@ import Testing
         #expect(second.log.contains("stopped every managed proxy"))
     }
 
+    /// PIDs of live processes marked with `dataDir` (the spawn marker every proxy carries).
+    func markedPIDs(_ dataDir: String) -> Set<Int64> {
+        let canonical = URL(fileURLWithPath: dataDir).resolvingSymlinksInPath().standardizedFileURL.path
+        return Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int64.init).filter { pid in
+            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environ.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "CONNECTD_DATA_DIR=" + canonical }
+        })
+    }
+
+    /// connectd killed (-9) at random moments of its start, again and again, with 20 proxies:
+    /// the next connectd ends up with exactly one process per proxy, all tracked, and a stop
+    /// leaves none. (Before spawn markers, 40 such kills left 27 untracked duplicates.)
+    @Test func sigkillDuringStartLeavesNoUntrackedProxies() throws {
+        let dir = makeTemporaryDirectory("sigkill")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = dir + "/proxy.sh"
+        try "#!/bin/sh\nexec sleep 1000\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let services = (1...20).map { #"{"name": "s\#($0)", "port": \#(9000 + $0), "connect": {"proxy": {}}}"# }
+        try """
+        {"connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"daemon_command": ["\(script)"], "stop_grace": "2s"}},
+         "services": [\(services.joined(separator: ", "))]}
+        """.write(toFile: dir + "/agent.json", atomically: true, encoding: .utf8)
+        let arguments = ["agent", "-http-port", "0", "-data-dir", dir + "/data", "-config-file", dir + "/agent.json"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<10 {
+            let agent = Process()
+            agent.executableURL = URL(fileURLWithPath: connectdBinary())
+            agent.arguments = arguments
+            agent.standardOutput = FileHandle.nullDevice
+            agent.standardError = FileHandle.nullDevice
+            try agent.run()
+            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.8, using: &generator))
+            kill(agent.processIdentifier, SIGKILL)
+            agent.waitUntilExit()
+        }
+        let last = try AgentProcess(Array(arguments.dropFirst(3)))
+        #expect(try waitFor(30) { try runningPIDs(last).count == 20 })
+        let tracked = Set(try runningPIDs(last).values)
+        #expect(try waitFor(10) { markedPIDs(dir + "/data") == tracked }, "untracked: \(markedPIDs(dir + "/data").subtracting(tracked))")
+        #expect(last.stop() == 0)
+        #expect(try waitFor(5) { markedPIDs(dir + "/data").isEmpty })
+    }
+
     @Test func reloadRestartsAProxyOnlyWhenItsCommandChanges() throws {
         let dir = makeTemporaryDirectory("reload")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -80,4 +80,59 @@ extension SupervisorTests {
         #expect(await waitUntil { !isAlive(pid) })
         await second.stop()
     }
+
+    /// The marked processes of `dataDir` alive now, read from /proc as the supervisor does.
+    func markedPIDs(_ dataDir: String) -> [Int32] {
+        let canonical = URL(fileURLWithPath: dataDir).resolvingSymlinksInPath().standardizedFileURL.path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return environ.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "CONNECTD_DATA_DIR=" + canonical }
+        }
+    }
+
+    /// A lost or garbage record no longer leaves an untracked duplicate: the marked process is
+    /// found in /proc and stopped before the new connectd spawns its own.
+    @Test(arguments: ["missing", "garbage"])
+    func aProxyWhoseRecordWasLostIsStoppedNotDuplicated(damage: String) async throws {
+        let (first, pid) = try await proxyLeftRunning(script: "exec sleep 1000")
+        defer { first.cleanUp() }
+        let recordPath = first.dataDir + "/proxy/running/web-proxy.json"
+        if damage == "missing" {
+            try FileManager.default.removeItem(atPath: recordPath)
+        } else {
+            try "{ garbage".write(toFile: recordPath, atomically: true, encoding: .utf8)
+        }
+        #expect(markedPIDs(first.dataDir) == [pid])
+
+        let second = try SupervisorHarness(script: "exec sleep 1000", dataDir: first.dataDir)
+        await second.start()
+        try await second.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { second.pid("web-proxy") != nil })
+        #expect(second.pid("web-proxy") != pid)
+        #expect(!isAlive(pid), "the untracked process was stopped")
+        #expect(markedPIDs(first.dataDir) == [try #require(second.pid("web-proxy"))])
+        await second.stop()
+        #expect(markedPIDs(first.dataDir).isEmpty)
+    }
+
+    /// connectd killed after the spawn but before the PID was recorded: the intent written
+    /// before the spawn names the marker, and the process is adopted.
+    @Test func aSpawnRecordedOnlyAsAnIntentIsAdopted() async throws {
+        let (first, pid) = try await proxyLeftRunning(script: "echo run >> $OUT/runs\nexec sleep 1000")
+        defer { first.cleanUp() }
+        let recordPath = first.dataDir + "/proxy/running/web-proxy.json"
+        let record = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: recordPath))))
+        let intent = JSONValue.object([("ProxyID", .string("web-proxy")), ("SpawnID", try #require(record["SpawnID"])),
+                                       ("ProcessHash", try #require(record["ProcessHash"])), ("Spawning", .bool(true))])
+        try intent.encoded().write(toFile: recordPath, atomically: true, encoding: .utf8)
+
+        let second = try SupervisorHarness(script: "echo run >> $OUT/runs\nexec sleep 1000", dataDir: first.dataDir)
+        await second.start()
+        try await second.state.applyConfigFileServices([service("web")])
+        #expect(await waitUntil { second.pid("web-proxy") != nil })
+        #expect(second.pid("web-proxy") == pid)
+        #expect(try String(contentsOfFile: first.outDir + "/runs", encoding: .utf8) == "run\n")
+        await second.stop()
+        #expect(markedPIDs(first.dataDir).isEmpty)
+    }
 }

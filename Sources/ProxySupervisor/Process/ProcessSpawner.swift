@@ -55,7 +55,9 @@ public struct SpawnError: Error, CustomStringConvertible {
 
 public enum ProcessSpawner {
     /// Spawns `spec`; returns once the process exists. Its exit is awaited through `exit`.
-    public static func spawn(_ spec: ProxySpec, logs: ProxyLogs) async throws -> WatchedProcess {
+    /// - Parameter marker: variables added to the spec's environment (the spawn marker); not
+    ///   part of the spec, so they never change its process hash.
+    public static func spawn(_ spec: ProxySpec, logs: ProxyLogs, marker: [String: String] = [:]) async throws -> WatchedProcess {
         let executable: String
         do {
             executable = try ExecutableResolver.resolve(spec.command, proxyID: spec.proxyID, path: spec.environment["PATH"] ?? "")
@@ -65,7 +67,7 @@ public enum ProcessSpawner {
         let (stdout, stderr) = try logs.childDescriptors()
         var options = PlatformOptions()
         options.createSession = true
-        let environment = Environment.custom(spec.environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)\0".utf8) })
+        let environment = Environment.custom(spec.environment.merging(marker) { $1 }.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)\0".utf8) })
         let (pids, continuation) = AsyncStream.makeStream(of: Int32.self)
         let outcome = Task<Result<ExitStatus, any Error>, Never> {
             do {

@@ -36,15 +36,16 @@ actor ProxyRunner {
         status = ProxyStatus(proxyID: spec.proxyID, targetServiceID: spec.targetServiceID, state: .starting)
     }
 
-    /// Starts supervising; `adopted` is a live process left by a previous connectd.
-    func start(adopting adopted: WatchedProcess? = nil) {
+    /// Starts supervising; `adopted` is a live process left by a previous connectd, carrying
+    /// the spawn marker `spawnID`.
+    func start(adopting adopted: WatchedProcess? = nil, spawnID: String = "") {
         guard loop == nil else { return }
         if spec.execMode == .script {
             set(.unsupported(reason: "exec_mode \"script\" is not supported; only daemon proxies run"))
             context.logger.warning("managed proxy not started: unsupported exec mode", metadata: ["proxy": "\(proxyID)", "exec_mode": "script"])
             return
         }
-        loop = Task { await self.run(adopted: adopted) }
+        loop = Task { await self.run(adopted: adopted, spawnID: spawnID) }
     }
 
     /// Publishes `refused-root` without ever starting.
@@ -83,8 +84,9 @@ actor ProxyRunner {
 
     // MARK: - The loop
 
-    private func run(adopted: WatchedProcess?) async {
+    private func run(adopted: WatchedProcess?, spawnID adoptedSpawnID: String) async {
         var next = adopted
+        var spawnID = adoptedSpawnID
         while !stopRequested {
             let current: WatchedProcess
             if let adoptedProcess = next {
@@ -93,9 +95,19 @@ actor ProxyRunner {
                 context.logger.info("adopted running proxy", metadata: ["proxy": "\(proxyID)", "pid": "\(current.pid)"])
             } else {
                 set(.starting)
+                spawnID = SpawnMarker.newSpawnID()
                 do {
-                    current = try await ProcessSpawner.spawn(spec, logs: context.logs)
+                    // The intent first: a connectd killed right after the spawn leaves a marker to find.
+                    do {
+                        try context.records.save(SpawnIntent(proxyID: proxyID, spawnID: spawnID, processHash: spec.processHash))
+                    } catch {
+                        throw SpawnError(description: "proxy \(proxyID): not started, its running record cannot be written: \(error)")
+                    }
+                    current = try await ProcessSpawner.spawn(
+                        spec, logs: context.logs,
+                        marker: SpawnMarker.environment(dataDir: context.records.markerDataDir, spawnID: spawnID))
                 } catch {
+                    context.records.remove(proxyID)
                     context.logger.error("cannot start managed proxy", metadata: ["proxy": "\(proxyID)", "error": "\(error)"])
                     if await !afterExit(.exited(127), uptime: .zero, failure: "\(error)") { return }
                     continue
@@ -106,7 +118,8 @@ actor ProxyRunner {
             set(.running(pid: current.pid, since: current.startedAt, adopted: current.adopted))
             do {
                 try context.records.save(RunningRecord(proxyID: proxyID, identity: current.identity,
-                                                       processHash: spec.processHash, startedAt: current.startedAt))
+                                                       processHash: spec.processHash, startedAt: current.startedAt,
+                                                       spawnID: spawnID))
             } catch {
                 context.logger.warning("cannot record the running proxy; it will not be re-adopted after a restart",
                                        metadata: ["proxy": "\(proxyID)", "error": "\(error)"])

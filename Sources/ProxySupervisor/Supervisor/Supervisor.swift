@@ -106,7 +106,7 @@ public actor Supervisor {
         let (requests, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         reconcileRequests = continuation
         if builder != nil { continuation.yield() }
-        adoptable = records.loadAll()
+        await adoptOrStopLeftovers()
         let watcher = Task { [state] in
             var seen: UInt64 = 0
             while !Task.isCancelled {
@@ -131,6 +131,36 @@ public actor Supervisor {
         }
         watcher.cancel()
         await shutdown()
+    }
+
+    /// Reads what a previous connectd left: records to adopt from, and marked processes no
+    /// record claims, which are stopped now, before anything is spawned (they would otherwise
+    /// run untracked beside the proxies this connectd starts).
+    private func adoptOrStopLeftovers() async {
+        let stored = records.loadAll()
+        let plan = AdoptionPlan.make(stored: stored, marked: SpawnMarker.scan(dataDir: records.markerDataDir), now: Date(),
+                                     identify: ProcessIdentity.current(pid:))
+        for (id, record) in plan.adoptable where stored[id] != .running(record) {
+            try? records.save(record)
+        }
+        for (id, run) in stored where plan.adoptable[id] == nil {
+            if case .spawning = run { records.remove(id) }
+        }
+        adoptable = plan.adoptable
+        guard !plan.strays.isEmpty else { return }
+        let settings = ResolvedSupervision(configuration().proxyDefaults.supervision)
+        await withTaskGroup(of: Void.self) { group in
+            for stray in plan.strays {
+                guard let identity = ProcessIdentity.current(pid: stray.pid),
+                      let process = ProcessSpawner.adopt(identity, startedAt: Date(), events: events) else { continue }
+                logger.warning("stopping an untracked proxy process left by a previous connectd",
+                               metadata: ["pid": "\(stray.pid)", "spawn_id": "\(stray.spawnID)"])
+                group.addTask {
+                    await process.terminate(signal: settings.stopSignal, grace: settings.stopGrace)
+                    close(process.pidfd)
+                }
+            }
+        }
     }
 
     /// Marks the coming shutdown as an upgrade restart: proxies keep running for re-adoption.
@@ -245,14 +275,16 @@ public actor Supervisor {
             return
         }
         var adopted: WatchedProcess?
+        var spawnID = ""
         if let record = adoptable.removeValue(forKey: spec.proxyID) {
             if record.identity.isAlive && record.processHash == spec.processHash {
                 adopted = ProcessSpawner.adopt(record.identity, startedAt: record.startedAt, events: events)
+                spawnID = record.spawnID
             } else {
                 await stopIfOurs(record)
             }
         }
-        await runner.start(adopting: adopted)
+        await runner.start(adopting: adopted, spawnID: spawnID)
     }
 
     /// A recorded process whose spec changed or that is no longer wanted: stopped only when
