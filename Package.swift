@@ -81,7 +81,7 @@ let package = Package(
         ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "ProxySupervisor", "CertificateAuthority", "Authorization",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "CertificateAuthority", "Authorization",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

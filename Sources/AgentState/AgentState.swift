@@ -21,6 +21,8 @@ public enum StateError: Error, Sendable, CustomStringConvertible {
     case forbidden(serviceID: String)
     case intention(IntentionError)
     case ca(CAError)
+    /// A stored record that must not be set aside (it would change what is allowed) is unusable.
+    case damagedRecord(key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum StateError: Error, Sendable, CustomStringConvertible {
         case .conflict(let message): message
         case .intention(let error): error.description
         case .ca(let error): error.description
+        case .damagedRecord(let key, let reason): "state record \(key) is damaged: \(reason)"
         }
     }
 }
@@ -45,6 +48,8 @@ public actor AgentState {
     public nonisolated let watch: IndexWatch
     public nonisolated let intentionsWatch: IndexWatch
     public nonisolated let rootsWatch: IndexWatch
+    /// Every managed proxy's run status, as the supervisor publishes it.
+    public nonisolated let proxyStatus = ProxyStatusBoard()
     private nonisolated let published: Mutex<StateSnapshot>
     let store: any DurableStore
     var allocator: PortAllocator

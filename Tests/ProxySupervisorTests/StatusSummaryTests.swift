@@ -1,3 +1,4 @@
+import AgentState
 import Foundation
 import ProxySupervisor
 import Testing

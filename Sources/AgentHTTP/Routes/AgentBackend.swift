@@ -5,7 +5,6 @@ import AgentState
 import AgentStore
 import Authorization
 import CertificateAuthority
-import ProxySupervisor
 
 /// Build and version facts reported by `/v1/agent/self`.
 public struct BuildInfo: Sendable {
@@ -35,8 +34,6 @@ public protocol AgentBackend: Sendable {
     var builtinProxyCommand: [String] { get }
     /// The configuration currently applied (changes on reload).
     func configuration() -> AgentConfiguration
-    /// The supervisor's view of every managed proxy process.
-    func proxyStatus() -> [ProxyStatus]
     /// Re-reads the config files and applies them; throws the problems and keeps the old config.
     func reload() async throws
 }

@@ -2,7 +2,7 @@
 
 import ConnectdCore
 import Foundation
-import ProxySupervisor
+import AgentState
 
 enum ProxyStatusRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
@@ -10,7 +10,7 @@ enum ProxyStatusRoutes {
             Route(.exact("/v1/agent/proxies"), methods: ["GET"]) { request throws(APIError) in
                 let options = try QueryOptions(request, configuration: backend.configuration())
                 try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(backend.configuration().nodeName))
-                return .json(.array(backend.proxyStatus().map(json)), pretty: options.pretty, index: backend.state.snapshot.index)
+                return .json(.array(backend.state.proxyStatus.all().map(json)), pretty: options.pretty, index: backend.state.snapshot.index)
             },
         ]
     }

@@ -22,6 +22,7 @@ struct StateLoader {
         var proxies: [String: ProxyRecord] = [:]
         var services: [String: LocalService] = [:]
         var intentions = IntentionTable()
+        var damagedIntention: StoredEntry?
         do throws(StoreError) {
             for entry in try store.list(prefix: "proxies/") {
                 guard let record = ProxyRecord(json: entry.value) else {
@@ -34,11 +35,17 @@ struct StateLoader {
                 guard let definition = service(entry) else { continue }
                 services[definition.id] = LocalService(definition: definition, source: .api)
             }
+            // An intention record is never set aside: a lost deny would silently allow traffic.
+            var unusable: StoredEntry?
             intentions = IntentionTable.load(try store.list(prefix: IntentionTable.keyPrefix), revision: store.revision) { entry in
-                store.quarantine(entry.key, reason: "not an intention record (expected ID, SourceName, DestinationName, Action)", logger: logger)
+                unusable = unusable ?? entry
             }
+            damagedIntention = unusable
         } catch {
             throw .persistence(error)
+        }
+        if let damagedIntention {
+            throw .damagedRecord(key: damagedIntention.key, reason: "not an intention record (expected ID, SourceName, DestinationName, Action)")
         }
         let ca = try authority(caSettings: caSettings, now: now)
         var snapshot = StateSnapshot(index: store.revision + 1, services: services, proxies: [:], intentions: intentions, ca: ca)

@@ -10,7 +10,7 @@ import Glibc
 /// Each key `a/b` is the file `<root>/a/b.json` holding `{"ModRevision": N, "Value": ...}`;
 /// `<root>/revision.json` holds the store revision. At open, half-written temp files are
 /// removed; an unreadable record is moved to `<data_dir>/quarantine/` (see ``quarantined``),
-/// except under a protected prefix (``protectedPrefixes``: the CA and the agent's identity),
+/// except under a protected prefix (``protectedPrefixes``: the CA, the agent's identity, intentions),
 /// where it stays in place and is reported in ``damaged`` for the agent to refuse to start on:
 /// losing those records must never pass silently.
 ///
@@ -31,8 +31,9 @@ public final class FileStore: DurableStore {
     public let quarantineDirectory: String
     private let state: Mutex<State>
 
-    /// Key prefixes whose unreadable records are never moved aside at open (see ``damaged``).
-    public static let protectedPrefixes = ["ca/", "agent/"]
+    /// Key prefixes whose unreadable records are never moved aside at open (see ``damaged``):
+    /// the CA and the node's identity, and intentions (a lost deny would silently allow traffic).
+    public static let protectedPrefixes = ["ca/", "agent/", "intentions/"]
 
     private struct State {
         var revision: UInt64

@@ -13,6 +13,11 @@ public final class StoreFaults: Sendable {
         countdown.withLock { $0 = n }
     }
 
+    /// Disarms a fault that has not fired yet.
+    public func disarm() {
+        countdown.withLock { $0 = nil }
+    }
+
     func check(_ path: String) throws(StoreError) {
         let fail = countdown.withLock { countdown -> Bool in
             guard let left = countdown else { return false }

@@ -54,8 +54,13 @@ public enum CAPolicy {
         } catch {
             throw .corruptState("\(place): active root \(active.id): \(error)")
         }
-        if case .string(let expected)? = marker?.value["ClusterID"], expected != clusterID {
-            throw .corruptState("\(place): holds cluster \(clusterID), but this data_dir's CA is cluster \(expected)")
+        if let marker {
+            guard case .string(let expected)? = marker.value["ClusterID"] else {
+                throw .corruptState("state/agent/ca.json: missing ClusterID")
+            }
+            guard expected == clusterID else {
+                throw .corruptState("\(place): holds cluster \(clusterID), but this data_dir's CA is cluster \(expected)")
+            }
         }
         var configuration = CAConfiguration()
         if let config {

@@ -83,7 +83,7 @@ public final class Agent: AgentBackend, Sendable {
             state = try AgentState(store: store, allocator: Self.allocator(configuration), caSettings: configuration.caSettings,
                                    logger: logger)
         } catch {
-            throw AgentStartError(description: Self.describe(error, dataDir: dataDir))
+            throw AgentStartError(description: Self.describe(error, store: store))
         }
         self.options = options
         self.build = build
@@ -103,7 +103,6 @@ public final class Agent: AgentBackend, Sendable {
             agentEnvironment: ProcessInfo.processInfo.environment, isRoot: geteuid() == 0, logger: logger)
     }
 
-    public func proxyStatus() -> [ProxyStatus] { supervisor.status() }
 
     /// Applies the config-file services; call once before ``run(onListening:)``.
     public func start() async throws {
@@ -272,9 +271,18 @@ public final class Agent: AgentBackend, Sendable {
     }
 
     /// Why the state could not be opened, with the way out for a damaged CA.
-    static func describe(_ error: StateError, dataDir: String) -> String {
-        guard case .ca(.corruptState(let problem)) = error else { return "data_dir \(dataDir): \(error)" }
-        return "the certificate authority in data_dir \(dataDir) is damaged: \(problem). " + DamageReport.caWayOut(dataDir: dataDir)
+    static func describe(_ error: StateError, store: FileStore) -> String {
+        switch error {
+        case .ca(.corruptState(let problem)):
+            return "the certificate authority in data_dir \(store.dataDir) is damaged: \(problem). "
+                + DamageReport.caWayOut(dataDir: store.dataDir)
+        case .damagedRecord(let key, let reason):
+            let path = store.path(for: key)
+            return DamageReport.describe([.init(relativePath: String(path.dropFirst(store.root.count + 1)), path: path, reason: reason)],
+                                         dataDir: store.dataDir, revision: store.revision)
+        default:
+            return "data_dir \(store.dataDir): \(error)"
+        }
     }
 
     static func allocator(_ configuration: AgentConfiguration) -> PortAllocator {

@@ -13,6 +13,9 @@ enum DamageReport {
                 caDamaged = true
             } else if file.relativePath == "agent/node-id.json" {
                 lines.append("    this host's node ID: restore the file from a backup, or delete it to give the host a new ID.")
+            } else if file.relativePath.hasPrefix("intentions/") {
+                lines.append("    an intention: restore the file from a backup, or delete it (the intention is then gone: "
+                    + "check the rest with GET /v1/connect/intentions and create it again).")
             } else if file.relativePath == "revision.json" {
                 lines.append("    the change index: restore it from a backup, or move it aside to start at revision \(revision), the "
                     + "highest a record holds (blocking clients holding a higher index then see it go back once).")

@@ -1,24 +1,10 @@
 // When to start a proxy again after it exited: immediate restarts, then capped exponential
 // backoff with jitter; the count resets after a healthy uptime measured from the spawn.
 
+import AgentState
 import AgentConfig
 
 /// How a process ended.
-public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
-    case exited(Int32)
-    case signaled(Int32)
-    /// An adopted process (not our child): its status cannot be read.
-    case unknown
-
-    public var description: String {
-        switch self {
-        case .exited(let code): "exit code \(code)"
-        case .signaled(let signal): "signal \(signal)"
-        case .unknown: "exit status unknown (adopted process)"
-        }
-    }
-}
-
 public enum RestartDecision: Sendable, Equatable {
     case restart(after: Duration)
     /// A permanent failure: wait for the definition to change.

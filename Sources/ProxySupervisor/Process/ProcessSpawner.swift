@@ -2,6 +2,7 @@
 // /dev/null, a complete environment, stdout/stderr on the proxy's log pipes; signal mask reset
 // and stray descriptors closed by swift-subprocess.
 
+import AgentState
 import CProcShims
 import Foundation
 import Subprocess

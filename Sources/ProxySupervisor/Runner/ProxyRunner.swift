@@ -1,6 +1,7 @@
 // One managed proxy: keeps its process running per the restart policy, stops it by process
 // group with a grace period, and publishes every state change.
 
+import AgentState
 import AgentConfig
 import Foundation
 import Logging

@@ -1,5 +1,6 @@
 // One human line about every proxy, for systemd's STATUS= (`systemctl status`).
 
+import AgentState
 import Foundation
 
 public enum StatusSummary {

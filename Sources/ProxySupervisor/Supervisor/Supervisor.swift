@@ -36,7 +36,8 @@ public actor Supervisor {
     private var firstReconcileWaiters: [CheckedContinuation<Void, Never>] = []
     private var reconciledOnce = false
     private let isRoot: Bool
-    private let statuses = StatusBoard()
+    /// Published through the state (``AgentState/proxyStatus``).
+    private nonisolated var statuses: ProxyStatusBoard { state.proxyStatus }
     private let agentEnvironment: [String: String]
     private let builtinCommand: [String]
 
@@ -311,21 +312,4 @@ public actor Supervisor {
             for runner in targets { group.addTask { await runner.stop() } }
         }
     }
-}
-
-/// The latest status of every proxy, readable without awaiting the supervisor.
-final class StatusBoard: Sendable {
-    private let entries = Mutex<[String: ProxyStatus]>([:])
-    let changes = IndexWatch()
-
-    func publish(_ status: ProxyStatus) {
-        entries.withLock { $0[status.proxyID] = status }
-        changes.advance(to: changes.index + 1)
-    }
-
-    func remove(_ id: String) {
-        entries.withLock { _ = $0.removeValue(forKey: id) }
-        changes.advance(to: changes.index + 1)
-    }
-    func all() -> [ProxyStatus] { entries.withLock { $0.values.sorted { $0.proxyID < $1.proxyID } } }
 }

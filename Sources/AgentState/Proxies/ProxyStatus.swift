@@ -1,4 +1,5 @@
-// What the supervisor reports per proxy (GET /v1/agent/proxies, `connectd status`).
+// What the supervisor reports per proxy (GET /v1/agent/proxies, `connectd status`), published
+// through the state so readers (the HTTP routes) need not know the supervisor.
 
 import Foundation
 
@@ -30,6 +31,22 @@ public enum ProxyRunState: Sendable, Equatable {
         case .failed: "failed"
         case .unsupported: "unsupported"
         case .refusedRoot: "refused-root"
+        }
+    }
+}
+
+/// How a proxy process ended.
+public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+    /// An adopted process (not our child): its status cannot be read.
+    case unknown
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exit code \(code)"
+        case .signaled(let signal): "signal \(signal)"
+        case .unknown: "exit status unknown (adopted process)"
         }
     }
 }
