@@ -78,7 +78,7 @@ import Testing
         })
     }
 
-    /// connectd killed (-9) at random moments of its start, again and again, with 20 proxies:
+    /// connectd killed (-9) at 40 random moments of its start, with 20 proxies:
     /// the next connectd ends up with exactly one process per proxy, all tracked, and a stop
     /// leaves none. (Before spawn markers, 40 such kills left 27 untracked duplicates.)
     @Test func sigkillDuringStartLeavesNoUntrackedProxies() throws {
@@ -94,16 +94,26 @@ import Testing
         """.write(toFile: dir + "/agent.json", atomically: true, encoding: .utf8)
         let arguments = ["agent", "-http-port", "0", "-data-dir", dir + "/data", "-config-file", dir + "/agent.json"]
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<10 {
+        // 40 kills at random moments of start-up; after every 10th, a full start must find
+        // exactly one tracked process per proxy (and is itself killed, running, to go on).
+        for round in 1...40 {
             let agent = Process()
             agent.executableURL = URL(fileURLWithPath: connectdBinary())
             agent.arguments = arguments
             agent.standardOutput = FileHandle.nullDevice
             agent.standardError = FileHandle.nullDevice
             try agent.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.8, using: &generator))
+            Thread.sleep(forTimeInterval: Double.random(in: 0.02...0.6, using: &generator))
             kill(agent.processIdentifier, SIGKILL)
             agent.waitUntilExit()
+            guard round % 10 == 0 else { continue }
+            let full = try AgentProcess(Array(arguments.dropFirst(3)))
+            #expect(try waitFor(30) { try runningPIDs(full).count == 20 }, "round \(round)")
+            let tracked = Set(try runningPIDs(full).values)
+            #expect(try waitFor(10) { markedPIDs(dir + "/data") == tracked },
+                    "round \(round): untracked \(markedPIDs(dir + "/data").subtracting(tracked))")
+            full.signal(SIGKILL)
+            _ = full.waitForExit()
         }
         let last = try AgentProcess(Array(arguments.dropFirst(3)))
         #expect(try waitFor(30) { try runningPIDs(last).count == 20 })
