@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import free_port, rss_kib, wrk
+from benchlib import free_port, rss_kib, wrk, stop_agent
 
 
 def main():
@@ -62,9 +62,7 @@ def main():
             print("   ", line)
         print(f"connectd RSS {rss_kib(proc.pid) / 1024:.1f} MiB")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_agent(proc, work)
 
 
 if __name__ == "__main__":

@@ -27,3 +27,11 @@ def wrk(url, connections=64, seconds=10, script=None):
     out = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 50).stdout
     return [line.strip() for line in out.splitlines()
             if line.strip().startswith(("Requests/sec", "Latency", "50%", "90%", "99%", "Non-2xx"))]
+
+
+def stop_agent(proc, work):
+    """SIGTERM the agent, wait for it, and remove its work directory."""
+    import shutil
+    proc.terminate()
+    proc.wait(timeout=30)
+    shutil.rmtree(work, ignore_errors=True)

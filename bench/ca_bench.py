@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import free_port, rss_kib
+from benchlib import free_port, rss_kib, stop_agent
 from benchlib import wrk as benchlib_wrk
 
 
@@ -109,9 +109,7 @@ def main():
         else:
             print("wrk is missing: apt-get install -y wrk (cached GET throughput skipped)")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_agent(proc, work)
 
 
 if __name__ == "__main__":
