@@ -13,35 +13,35 @@ import Testing
     """
 
     @Test func healthConnectListsTheProxyWithItsCheck() async throws {
-        let agent = try await TestAgent.start(files: ["c.json": Self.config])
-        defer { Task { await agent.stop() } }
-        let response = try await agent.request("GET", "/v1/health/connect/db")
-        #expect(response.status == 200 && response.header("X-Consul-Index") != nil)
-        guard case .array(let entries) = try JSONParser.parse(response.body), let entry = entries.first else {
-            Issue.record("no entries: \(response.text)")
-            return
+        try await TestAgent.with(files: ["c.json": Self.config]) { agent in
+            let response = try await agent.request("GET", "/v1/health/connect/db")
+            #expect(response.status == 200 && response.header("X-Consul-Index") != nil)
+            guard case .array(let entries) = try JSONParser.parse(response.body), let entry = entries.first else {
+                Issue.record("no entries: \(response.text)")
+                return
+            }
+            #expect(entries.count == 1)
+            #expect(entry.objectMembers?.map(\.0) == ["Node", "Service", "Checks"])
+            #expect(entry["Service"]?["Kind"] == .string("connect-proxy"))
+            #expect(entry["Service"]?["ID"] == .string("db-proxy"))
+            #expect(entry["Service"]?["ProxyDestination"] == .string("db"))
+            #expect(entry["Node"]?["Address"] == .string("127.0.0.1"))
+            let port = agent.agent.state.snapshot.proxies["db-proxy"]?.bindPort
+            #expect(entry["Service"]?["Port"] == port.map { .int(Int64($0)) })
+            #expect(entry["Checks"]?.objectMembers == nil)
+            guard case .array(let checks)? = entry["Checks"], let check = checks.first else { Issue.record("no checks"); return }
+            #expect(check["Name"] == .string("Connect Proxy Listening"))
+            #expect(check["Status"] == .string("critical"), "/bin/true listens on nothing")
+            #expect(try await agent.request("GET", "/v1/health/connect/db?passing").text == "[]")
+            #expect(try await agent.request("GET", "/v1/health/connect/nosuch").text == "[]")
+            let catalog = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/connect/db").body)
+            guard case .array(let catalogEntries) = catalog else { Issue.record("not a list"); return }
+            #expect(catalogEntries.first?["ServiceKind"] == .string("connect-proxy"))
+            #expect(catalogEntries.first?["ServiceProxyDestination"] == .string("db"))
+            let services = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/services").body)
+            #expect(services.objectMembers?.map(\.0) == ["db", "db-proxy", "web", "web-proxy"])
+            #expect(services["web"] == .array([.string("v1")]))
         }
-        #expect(entries.count == 1)
-        #expect(entry.objectMembers?.map(\.0) == ["Node", "Service", "Checks"])
-        #expect(entry["Service"]?["Kind"] == .string("connect-proxy"))
-        #expect(entry["Service"]?["ID"] == .string("db-proxy"))
-        #expect(entry["Service"]?["ProxyDestination"] == .string("db"))
-        #expect(entry["Node"]?["Address"] == .string("127.0.0.1"))
-        let port = agent.agent.state.snapshot.proxies["db-proxy"]?.bindPort
-        #expect(entry["Service"]?["Port"] == port.map { .int(Int64($0)) })
-        #expect(entry["Checks"]?.objectMembers == nil)
-        guard case .array(let checks)? = entry["Checks"], let check = checks.first else { Issue.record("no checks"); return }
-        #expect(check["Name"] == .string("Connect Proxy Listening"))
-        #expect(check["Status"] == .string("critical"), "/bin/true listens on nothing")
-        #expect(try await agent.request("GET", "/v1/health/connect/db?passing").text == "[]")
-        #expect(try await agent.request("GET", "/v1/health/connect/nosuch").text == "[]")
-        let catalog = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/connect/db").body)
-        guard case .array(let catalogEntries) = catalog else { Issue.record("not a list"); return }
-        #expect(catalogEntries.first?["ServiceKind"] == .string("connect-proxy"))
-        #expect(catalogEntries.first?["ServiceProxyDestination"] == .string("db"))
-        let services = try JSONParser.parse(try await agent.request("GET", "/v1/catalog/services").body)
-        #expect(services.objectMembers?.map(\.0) == ["db", "db-proxy", "web", "web-proxy"])
-        #expect(services["web"] == .array([.string("v1")]))
     }
 
     @Test func healthBlocksOnTheIndexAndPassesWhenTheListenerAccepts() async throws {
@@ -50,19 +50,19 @@ import Testing
         let config = """
         {"services": [{"name": "db", "port": 5432, "connect": {"proxy": {"command": ["/bin/true"], "config": {"bind_port": \(listener.port)}}}}]}
         """
-        let agent = try await TestAgent.start(files: ["c.json": config])
-        defer { Task { await agent.stop() } }
-        let first = try await agent.request("GET", "/v1/health/connect/db")
-        let index = try #require(first.header("X-Consul-Index"))
-        var body = try JSONParser.parse(first.body)
-        if case .array(let entries) = body, entries.first?["Checks"].flatMap({ if case .array(let c) = $0 { c.first?["Status"] } else { nil } }) != .string("passing") {
-            let woken = try await agent.request("GET", "/v1/health/connect/db?index=\(index)&wait=10s")
-            #expect(woken.header("X-Consul-Index") != index)
-            body = try JSONParser.parse(woken.body)
+        try await TestAgent.with(files: ["c.json": config]) { agent in
+            let first = try await agent.request("GET", "/v1/health/connect/db")
+            let index = try #require(first.header("X-Consul-Index"))
+            var body = try JSONParser.parse(first.body)
+            if case .array(let entries) = body, entries.first?["Checks"].flatMap({ if case .array(let c) = $0 { c.first?["Status"] } else { nil } }) != .string("passing") {
+                let woken = try await agent.request("GET", "/v1/health/connect/db?index=\(index)&wait=10s")
+                #expect(woken.header("X-Consul-Index") != index)
+                body = try JSONParser.parse(woken.body)
+            }
+            let passing = try JSONParser.parse(try await agent.request("GET", "/v1/health/connect/db?passing").body)
+            guard case .array(let entries) = passing else { Issue.record("not a list"); return }
+            #expect(entries.count == 1)
         }
-        let passing = try JSONParser.parse(try await agent.request("GET", "/v1/health/connect/db?passing").body)
-        guard case .array(let entries) = passing else { Issue.record("not a list"); return }
-        #expect(entries.count == 1)
     }
 }
 

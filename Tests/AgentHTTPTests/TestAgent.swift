@@ -73,13 +73,12 @@ final class TestAgent: Sendable {
 
     /// Runs `body` with an agent started from `files`, then stops it and waits for the stop, also
     /// when `body` throws.
-    static func with<T>(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment(),
-                        dataDir: String? = nil, _ body: (TestAgent) async throws -> T) async throws -> T {
+    static func with(files: [String: String] = [:], dev: Bool = false, flags: ConfigFragment = ConfigFragment(),
+                     dataDir: String? = nil, _ body: (TestAgent) async throws -> Void) async throws {
         let agent = try await start(files: files, dev: dev, flags: flags, dataDir: dataDir)
         do {
-            let result = try await body(agent)
+            try await body(agent)
             await agent.stop()
-            return result
         } catch {
             await agent.stop()
             throw error
