@@ -244,7 +244,7 @@ public final class FileStore: DurableStore {
     public func backUp(key: String, reason: String) -> String? {
         let file = path(for: key)
         let relative = String(file.dropFirst(root.count + 1))
-        let destination = quarantineDirectory + "/" + relative.replacingOccurrences(of: "/", with: "_") + ".\(Int(Date().timeIntervalSince1970))"
+        let destination = Self.quarantinePath(relative, in: quarantineDirectory)
         guard (try? AtomicFile.makeDirectory(quarantineDirectory)) != nil,
               let bytes = try? AtomicFile.read(file), (try? AtomicFile.write(bytes, to: destination)) != nil
         else { return nil }
@@ -281,9 +281,13 @@ public final class FileStore: DurableStore {
         name.removingPercentEncoding ?? name
     }
 
+    /// Where a file under `state/` goes in the quarantine directory: its path flattened, stamped.
+    private static func quarantinePath(_ relative: String, in directory: String) -> String {
+        directory + "/" + relative.replacingOccurrences(of: "/", with: "_") + ".\(Int(Date().timeIntervalSince1970))"
+    }
+
     private static func quarantine(_ path: String, relative: String, into directory: String, reason: String) -> QuarantinedEntry {
-        let stamp = Int(Date().timeIntervalSince1970)
-        let destination = directory + "/" + relative.replacingOccurrences(of: "/", with: "_") + ".\(stamp)"
+        let destination = quarantinePath(relative, in: directory)
         try? AtomicFile.makeDirectory(directory)
         if rename(path, destination) != 0 {
             try? AtomicFile.remove(path)
