@@ -74,7 +74,8 @@ public enum BlockingQuery {
     ) -> Start<Result> {
         let deadline = ContinuousClock.now.advanced(by: wait)
         let query = ParkedQuery(watch: watch)
-        query.setAnswerNow { query.end(Swift.Result { try evaluate() }, deliver) }
+        // Weak: the query must not own a closure that owns it (every answered request leaked one).
+        query.setAnswerNow { [weak query] in query?.end(Swift.Result { try evaluate() }, deliver) }
         // Evaluates and parks again until the answer differs or the wait is over; returns the
         // answer when there is one, nil when parked.
         @Sendable func step() -> Swift.Result<Result, any Error>? {
@@ -105,7 +106,10 @@ public enum BlockingQuery {
                 }
             }
         }
-        if let answer = step() { return .ready(answer) }
+        if let answer = step() {
+            query.release()
+            return .ready(answer)
+        }
         return .parked(query)
     }
 

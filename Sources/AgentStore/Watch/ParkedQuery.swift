@@ -55,10 +55,19 @@ public final class ParkedQuery: Sendable {
             case .abandoned, .ended: return false
             case .running, .finishing:
                 state.phase = .ended
+                state.answerNow = nil
                 return true
             }
         }
         if go { deliver(answer) }
+    }
+
+    /// Drops what a query answered without parking still holds (its answer closure).
+    func release() {
+        state.withLock { state in
+            state.phase = .ended
+            state.answerNow = nil
+        }
     }
 
     /// Stops waiting and answers with what the query sees now.
@@ -80,6 +89,7 @@ public final class ParkedQuery: Sendable {
                 return nil
             }
             state.phase = .abandoned
+            state.answerNow = nil
             return ticket
         }
         if let ticket { watch.unpark(ticket) }
