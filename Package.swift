@@ -9,7 +9,6 @@ let package = Package(
         .executable(name: "connectd", targets: ["connectd"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -23,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations, SPIFFE IDs,
@@ -82,20 +80,17 @@ let package = Package(
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
             "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "CertificateAuthority", "Authorization",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "CompressNIO", package: "compress-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
             "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization",
-            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -55,6 +55,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var allowManagedAPIRegistration = false
     public var proxyDefaults = ProxyDefaults()
     public var httpMaxRequestBytes = 1 << 20
+    /// `limits.http_*` connection bounds (the body limit is ``httpMaxRequestBytes``).
+    public var httpConnections = HTTPLimits()
     /// `connect.ca_config`: applied when the CA is created and whenever these values change.
     public var caSettings = CASettings()
     public var acl = ACLSettings()
@@ -123,6 +125,9 @@ extension AgentConfiguration {
         config.proxyDefaults.config = merged.proxyDefaultConfig ?? .object([])
         config.proxyDefaults.supervision = merged.proxyDefaultSupervision
         if let limit = merged.httpMaxRequestBytes { config.httpMaxRequestBytes = limit }
+        if let limit = merged.httpMaxConnsPerClient { config.httpConnections.maxConnsPerClient = limit }
+        if let timeout = merged.httpReadTimeout { config.httpConnections.readTimeout = timeout }
+        if let timeout = merged.httpIdleTimeout { config.httpConnections.idleTimeout = timeout }
         config.caSettings = merged.caSettings
         config.acl = ACLSettings().overlaid(by: merged.acl)
         config.intentions = merged.intentions

@@ -30,6 +30,9 @@ public struct ConfigFragment: Sendable, Equatable {
     public var proxyDefaultConfig: JSONValue?
     public var proxyDefaultSupervision = SupervisionSettings()
     public var httpMaxRequestBytes: Int?
+    public var httpMaxConnsPerClient: Int?
+    public var httpReadTimeout: Duration?
+    public var httpIdleTimeout: Duration?
     /// `connect.ca_provider` as written (only "consul" is valid).
     public var caProvider: String?
     public var caSettings = CASettings()
@@ -64,6 +67,9 @@ public struct ConfigFragment: Sendable, Equatable {
         result.proxyDefaultConfig = Self.mergeObjects(proxyDefaultConfig, other.proxyDefaultConfig)
         result.proxyDefaultSupervision = proxyDefaultSupervision.overlaid(by: other.proxyDefaultSupervision)
         result.httpMaxRequestBytes = other.httpMaxRequestBytes ?? httpMaxRequestBytes
+        result.httpMaxConnsPerClient = other.httpMaxConnsPerClient ?? httpMaxConnsPerClient
+        result.httpReadTimeout = other.httpReadTimeout ?? httpReadTimeout
+        result.httpIdleTimeout = other.httpIdleTimeout ?? httpIdleTimeout
         result.caProvider = other.caProvider ?? caProvider
         result.caSettings = caSettings.overlaid(by: other.caSettings)
         result.acl = acl.merged(with: other.acl)
@@ -151,6 +157,9 @@ extension ConfigFragment {
         }
         if let limits = root.object("limits") {
             fragment.httpMaxRequestBytes = limits.int("http_max_request_bytes", in: 1024...(1 << 30))
+            fragment.httpMaxConnsPerClient = limits.int("http_max_conns_per_client", in: 0...1_000_000)
+            fragment.httpReadTimeout = HTTPLimits.timeout(limits, "http_read_timeout")
+            fragment.httpIdleTimeout = HTTPLimits.timeout(limits, "http_idle_timeout")
             limits.finish()
         }
         if let single = root.object("service") {

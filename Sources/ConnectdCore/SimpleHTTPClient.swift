@@ -28,9 +28,9 @@ public enum SimpleHTTPClient {
     /// Sends one request and reads the whole response. Blocks the calling thread.
     public static func send(
         method: String, host: String, port: Int, target: String, headers: [(String, String)] = [],
-        body: [UInt8] = [], timeoutSeconds: Int = 30
+        body: [UInt8] = [], timeoutSeconds: Int = 30, source: String? = nil
     ) throws(SimpleHTTPError) -> SimpleHTTPResponse {
-        let fd = try connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        let fd = try connect(host: host, port: port, timeoutSeconds: timeoutSeconds, source: source)
         defer { close(fd) }
         var request = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
@@ -51,11 +51,19 @@ public enum SimpleHTTPClient {
         return try parse(data)
     }
 
-    /// A connected TCP socket (blocking, with send and receive timeouts).
-    public static func connect(host: String, port: Int, timeoutSeconds: Int) throws(SimpleHTTPError) -> Int32 {
+    /// A connected TCP socket (blocking, with send and receive timeouts), from `source` when
+    /// given (a local address to bind first, e.g. 127.0.0.2 to appear as another loopback client).
+    public static func connect(host: String, port: Int, timeoutSeconds: Int, source: String? = nil) throws(SimpleHTTPError) -> Int32 {
         let address = host == "localhost" ? "127.0.0.1" : host.trimmingBrackets
         let fd = socket(SocketAddress.family(of: address), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SimpleHTTPError(description: "socket: \(String(cString: strerror(errno)))") }
+        if let source {
+            guard SocketAddress.with(source, port: 0, { Glibc.bind(fd, $0, $1) }) == 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw SimpleHTTPError(description: "cannot bind to \(source): \(reason)")
+            }
+        }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -1,5 +1,4 @@
-// The HTTP/1.1 bytes of a fast-path answer, and the outlet at the socket end of the pipeline
-// they are written through. Fast answers skip the HTTP encoders: one buffer, one write.
+// The HTTP/1.1 bytes of an answer: status line, headers and body in one buffer, one write.
 
 import CompressNIO
 import HTTPTypes
@@ -8,7 +7,7 @@ import NIOHTTP1
 
 enum ResponseBytes {
     /// Status line, headers (the response's own, then `Vary`, `Content-Length`, `Date` and, when
-    /// closing, `Connection: close`, as the async path writes them) and body.
+    /// closing, `Connection: close`, as Consul's server writes them) and body.
     static func encode(_ response: APIResponse, gzip: Bool, date: String, close: Bool,
                        allocator: ByteBufferAllocator) -> ByteBuffer {
         let body = gzip ? gzipped(response.body) : nil
@@ -31,6 +30,11 @@ enum ResponseBytes {
         return buffer
     }
 
+    /// The interim answer to `Expect: 100-continue`.
+    static func `continue`(allocator: ByteBufferAllocator) -> ByteBuffer {
+        allocator.buffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")
+    }
+
     /// `bytes` gzip-compressed; nil when empty or when compression fails (then sent as is).
     static func gzipped(_ bytes: [UInt8]) -> ByteBuffer? {
         guard !bytes.isEmpty else { return nil }
@@ -49,10 +53,4 @@ enum ResponseBytes {
         }
         buffer.writeString("\r\n")
     }
-}
-
-/// Sits first in the pipeline, next to the socket; its context is where encoded answers enter.
-final class SocketOutlet: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
 }

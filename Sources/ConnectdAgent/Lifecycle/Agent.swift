@@ -8,7 +8,6 @@ import Authorization
 import CertificateAuthority
 import ConnectdCore
 import Foundation
-import Hummingbird
 import Logging
 import ProxySupervisor
 import SystemdSupport
@@ -190,17 +189,17 @@ public final class Agent: AgentBackend, Sendable {
             await onListening(port)
         }
         let maxBodyBytes: @Sendable () -> Int = { [self] in self.configuration().httpMaxRequestBytes }
+        let limits: @Sendable () -> HTTPLimits = { [self] in self.configuration().httpConnections }
         let passed = SystemdSockets.take()
-        let http: any Service
+        let listener: AgentHTTPService.Listener
         if let socket = passed.first(where: { $0.name == "http" }) ?? (passed.count == 1 ? passed.first : nil) {
             // Socket activation: serve on the descriptor systemd passed (named "http").
-            http = ActivatedHTTPServer(descriptor: socket.fd, table: table, maxBodyBytes: maxBodyBytes, logger: httpLogger,
-                                       onListening: listening)
+            listener = .descriptor(socket.fd)
         } else {
-            http = AgentHTTPServer.application(
-                table: table, host: configuration.clientAddr, port: configuration.httpPort,
-                maxBodyBytes: maxBodyBytes, logger: httpLogger, onListening: listening)
+            listener = .address(host: configuration.clientAddr, port: configuration.httpPort)
         }
+        let http = AgentHTTPService(listener: listener, table: table, maxBodyBytes: maxBodyBytes, limits: limits,
+                                    logger: httpLogger, onListening: listening)
         var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
