@@ -103,6 +103,12 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The floor for the HTTP benchmarks: a bare SwiftNIO server answering a constant body.
+        .executableTarget(name: "bench-constant-server", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], path: "bench/ConstantServer"),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
         .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",

@@ -1,5 +1,11 @@
 """Helpers shared by the benchmark scripts (loopback only)."""
+import http.client
+import json
+import os
+import re
 import socket
+import subprocess
+import time
 
 
 def free_port():
@@ -20,7 +26,6 @@ def rss_kib(pid):
 
 def wrk(url, connections=64, seconds=10, script=None):
     """The summary lines of `wrk -t2 -c<connections> -d<seconds>s --latency` against `url`."""
-    import subprocess
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         command += ["-s", script]
@@ -35,3 +40,47 @@ def stop_agent(proc, work):
     proc.terminate()
     proc.wait(timeout=30)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def start_agent(binary, work, config=None):
+    """Starts `binary agent` with `config` (merged over an HTTP port and log level warn) and
+    waits until it answers; returns (process, port)."""
+    port = free_port()
+    path = os.path.join(work, "agent.json")
+    with open(path, "w") as f:
+        json.dump({"ports": {"http": port}, "log_level": "warn", **(config or {})}, f)
+    proc = subprocess.Popen([binary, "agent", "-data-dir", os.path.join(work, "data"), "-config-file", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/v1/agent/self")
+            conn.getresponse().read()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("agent did not start")
+
+
+def p99_ms(lines):
+    """The 99th percentile latency in milliseconds from wrk's --latency lines."""
+    for line in lines:
+        if line.startswith("99%"):
+            value = line.split()[1]
+            number = float(re.match(r"[0-9.]+", value).group())
+            if value.endswith("us"):
+                return number / 1000
+            if value.endswith("ms"):
+                return number
+            return number * 1000
+    return None
+
+
+def requests_per_second(lines):
+    """Requests/sec from wrk's summary lines."""
+    for line in lines:
+        if line.startswith("Requests/sec"):
+            return float(line.split()[1])
+    return None

@@ -95,7 +95,8 @@ def main():
     port = free_port()
     with tempfile.TemporaryDirectory() as work:
         with open(os.path.join(work, "agent.json"), "w") as f:
-            json.dump({"ports": {"http": port}, "log_level": "warn",
+            # Every watcher connects from 127.0.0.1, so the per-client cap (200 by default) is off.
+            json.dump({"ports": {"http": port}, "log_level": "warn", "limits": {"http_max_conns_per_client": 0},
                        "connect": {"proxy": {"allow_managed_api_registration": True}}}, f)
         agent = subprocess.Popen([args.bin, "agent", "-data-dir", os.path.join(work, "data"),
                                   "-config-file", os.path.join(work, "agent.json")],

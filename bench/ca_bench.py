@@ -19,28 +19,8 @@ import tempfile
 import threading
 import time
 
-from benchlib import free_port, rss_kib, stop_agent
+from benchlib import rss_kib, start_agent, stop_agent
 from benchlib import wrk as benchlib_wrk
-
-
-def start_agent(binary, work):
-    port = free_port()
-    config = os.path.join(work, "agent.json")
-    with open(config, "w") as f:
-        json.dump({"ports": {"http": port}, "log_level": "warn"}, f)
-    proc = subprocess.Popen([binary, "agent", "-data-dir", os.path.join(work, "data"), "-config-file", config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/v1/agent/self")
-            conn.getresponse().read()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("agent did not start")
 
 
 def cold_issuance(port, names, clients):

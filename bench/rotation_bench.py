@@ -9,7 +9,6 @@ are measured in one run with `wrk -t2 -c16 -d10s --latency`, on a release build:
     python3 bench/rotation_bench.py .build/release/connectd
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -17,17 +16,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import stop_agent, wrk  # noqa: E402
-from ca_bench import start_agent  # noqa: E402
-
-
-def p99_ms(lines):
-    for line in lines:
-        if line.startswith("99%"):
-            value = line.split()[1]
-            number = float(re.match(r"[0-9.]+", value).group())
-            return number / 1000 if value.endswith("us") else number * 1000 if value.endswith("s") and not value.endswith("ms") else number
-    return None
+from benchlib import p99_ms, start_agent, stop_agent, wrk  # noqa: E402
 
 
 def main():
