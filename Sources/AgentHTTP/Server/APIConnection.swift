@@ -4,8 +4,9 @@
 // handed to a task; either way the answer comes back to this loop. Requests are answered one at a
 // time in arrival order: what a client pipelines behind an open request is held until its answer
 // is written. It also owns the connection's clocks: a request must arrive within the read
-// timeout, and a kept-alive connection with no request in it is closed after the idle timeout (a
-// parked query is not idle).
+// timeout, a kept-alive connection with no request in it is closed after the idle timeout (a
+// parked query is not idle), and a closing one waits for the client's side at most the linger
+// time. The deadlines are kept by the loop's ConnectionClocks, not a timer per connection.
 
 import AgentConfig
 import AgentStore
@@ -14,7 +15,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
+final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, ClockedConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -48,11 +49,13 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Which clock runs: the request being read must be complete by the deadline, or the idle
-    /// connection closes then. Parked and answering requests run no clock.
+    /// connection closes then, or the closing one stops waiting for the client. Parked and
+    /// answering requests run no clock.
     private enum Clock {
         case none
         case read
         case idle
+        case linger
     }
 
     /// Parts held beyond this stop reading from the socket until the open request is answered.
@@ -65,11 +68,10 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var phase = Phase.idle
     private var held: [Held] = []
     private var clock = Clock.none
-    private var deadline = NIODeadline.distantFuture
-    /// The one timer of this connection and when it fires. Moving the deadline later leaves it
-    /// alone (it re-arms itself when it fires early), so a request costs no timer operations.
-    private var timer: Scheduled<Void>?
-    private var timerAt = NIODeadline.distantFuture
+    /// When the running clock expires; `.distantFuture` while none runs. Moving it costs a store:
+    /// the loop's clocks look at it when their timer fires.
+    private(set) var deadline = NIODeadline.distantFuture
+    private var clocks: ConnectionClocks?
     private var readPending = false
     /// Set by a stop (quiesce) or a client that closed its side: close after the open answer.
     private var closeAfterAnswer = false
@@ -90,14 +92,17 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         deliver = { ticket, response in loop.execute { handler.value.answered(ticket, response) } }
+        let clocks = server.clocks(on: loop)
+        clocks.add(self)
+        self.clocks = clocks
         // The first request must arrive within the read timeout, as Go's server counts it.
         startClock(.read)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        clock = .none
+        clocks?.remove(self)
+        clocks = nil
+        stopClock()
         abandonParked()
         held.removeAll()
         self.context = nil
@@ -189,7 +194,7 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
             body.writeBuffer(&chunk)
             phase = .reading(head, body)
         case (.reading(let head, var body), .end):
-            clock = .none
+            stopClock()
             route(head, body: body.readBytes(length: body.readableBytes) ?? [], context: context)
         default:
             break
@@ -293,14 +298,11 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// side (or the linger time passes): closing with unread input would reset the connection
     /// and could destroy the answer before the client reads it.
     private func closeAfterWrite(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
-        clock = .none
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in
             channel.close(mode: .output, promise: nil)
         }
-        timer?.cancel()
-        timerAt = .now() + Self.lingerTime
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: timerAt) { channel.close(promise: nil) }
+        setClock(.linger, deadline: .now() + Self.lingerTime)
     }
 
     /// A decoder error (bad framing, oversized headers) or a socket error.
@@ -331,29 +333,28 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Starts the read clock (a request must be complete in time) or the idle clock.
     private func startClock(_ kind: Clock) {
-        guard let context else { return }
         let limits = server.limits()
         let timeout = kind == .read ? limits.readTimeout : limits.idleTimeout
+        setClock(kind, deadline: .now() + .nanoseconds(timeout.components.seconds * 1_000_000_000
+                                                       + timeout.components.attoseconds / 1_000_000_000))
+    }
+
+    private func setClock(_ kind: Clock, deadline: NIODeadline) {
         clock = kind
-        deadline = .now() + .nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
-        if timer == nil || deadline < timerAt { arm(at: deadline, context: context) }
+        self.deadline = deadline
+        clocks?.deadlineMoved(to: deadline)
     }
 
-    private func arm(at instant: NIODeadline, context: ChannelHandlerContext) {
-        timer?.cancel()
-        timerAt = instant
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: instant) { [self] in clockFired() }
+    private func stopClock() {
+        clock = .none
+        deadline = .distantFuture
     }
 
-    private func clockFired() {
-        timer = nil
-        guard let context, clock != .none else { return }
-        if deadline <= .now() {
-            // A request that did not arrive in time, or a connection nobody uses.
-            context.close(promise: nil)
-        } else {
-            arm(at: deadline, context: context)
-        }
+    /// A request that did not arrive in time, a connection nobody uses, or a client that did not
+    /// close its side after the last answer.
+    func clockExpired() {
+        guard let context, clock != .none, deadline <= .now() else { return }
+        context.close(promise: nil)
     }
 
     static func tooLarge(_ limit: Int) -> APIError {

@@ -55,9 +55,11 @@ public struct AgentHTTPService: Service, CustomStringConvertible {
     public func run() async throws {
         let registry = ConnectionRegistry(totalCap: { ConnectionBudget.totalCap(forLimit: ConnectionBudget.currentLimit()) },
                                           logger: logger)
-        let server = ServerContext(table: table, maxBodyBytes: maxBodyBytes, limits: limits, registry: registry, logger: logger)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = ServerContext(table: table, maxBodyBytes: maxBodyBytes, limits: limits, registry: registry, group: group,
+                                   logger: logger)
         let logger = logger
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in

@@ -1,9 +1,11 @@
 // What every connection of one HTTP server shares: the route table, the settings read per
-// request (so a reload applies to the next one), the Date header, the registry and the logger.
+// request (so a reload applies to the next one), the Date header, the registry, each event
+// loop's connection clocks and the logger.
 // One reference per connection instead of a copy of each.
 
 import AgentConfig
 import Logging
+import NIOCore
 
 final class ServerContext: Sendable {
     let table: RouteTable
@@ -12,13 +14,23 @@ final class ServerContext: Sendable {
     let dates = DateHeader()
     let registry: ConnectionRegistry
     let logger: Logger
+    private let clocks: [ObjectIdentifier: ConnectionClocks]
 
     init(table: RouteTable, maxBodyBytes: @escaping @Sendable () -> Int, limits: @escaping @Sendable () -> HTTPLimits,
-         registry: ConnectionRegistry, logger: Logger) {
+         registry: ConnectionRegistry, group: any EventLoopGroup, logger: Logger) {
+        var clocks: [ObjectIdentifier: ConnectionClocks] = [:]
+        for loop in group.makeIterator() { clocks[ObjectIdentifier(loop)] = ConnectionClocks(loop: loop) }
+        self.clocks = clocks
         self.table = table
         self.maxBodyBytes = maxBodyBytes
         self.limits = limits
         self.registry = registry
         self.logger = logger
+    }
+
+    /// The clocks of the connections on `loop`, one of the server's group.
+    func clocks(on loop: any EventLoop) -> ConnectionClocks {
+        guard let clocks = clocks[ObjectIdentifier(loop)] else { preconditionFailure("\(loop) is not in the server's group") }
+        return clocks
     }
 }
