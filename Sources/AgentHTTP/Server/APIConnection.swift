@@ -55,6 +55,9 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
         case none
         case read
         case idle
+        /// The last answer is being written: a client that reads none of it for the idle
+        /// timeout is gone.
+        case writing
         case linger
     }
 
@@ -279,7 +282,7 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
                                          allocator: context.channel.allocator)
         if closing {
             phase = .closing
-            closeAfterWrite(bytes, context: context)
+            if held.isEmpty { closeWhenWritten(bytes, context: context) } else { closeAfterWrite(bytes, context: context) }
         } else {
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         }
@@ -294,15 +297,28 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
         closeAfterWrite(bytes, context: context)
     }
 
+    /// Writes the last answer of a connection whose input was all read, then closes it, as Go's
+    /// server does. The close waits behind the answers already queued on this loop: a wake-up of
+    /// thousands of watchers answers all of them before it tidies up.
+    private func closeWhenWritten(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        let channel = context.channel
+        let loop = context.eventLoop
+        startClock(.writing)
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
+            loop.execute { channel.close(promise: nil) }
+        }
+    }
+
     /// Writes the last answer, shuts the sending side, and closes once the client has closed its
     /// side (or the linger time passes): closing with unread input would reset the connection
     /// and could destroy the answer before the client reads it.
     private func closeAfterWrite(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in
+        startClock(.writing)
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [self] _ in
             channel.close(mode: .output, promise: nil)
+            setClock(.linger, deadline: .now() + Self.lingerTime)
         }
-        setClock(.linger, deadline: .now() + Self.lingerTime)
     }
 
     /// A decoder error (bad framing, oversized headers) or a socket error.
@@ -334,7 +350,7 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
     /// Starts the read clock (a request must be complete in time) or the idle clock.
     private func startClock(_ kind: Clock) {
         let limits = server.limits()
-        let timeout = kind == .read ? limits.readTimeout : limits.idleTimeout
+        let timeout = kind == .read ? limits.readTimeout : limits.idleTimeout  // idle and writing
         setClock(kind, deadline: .now() + .nanoseconds(timeout.components.seconds * 1_000_000_000
                                                        + timeout.components.attoseconds / 1_000_000_000))
     }
