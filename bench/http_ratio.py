@@ -14,10 +14,12 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -28,6 +30,17 @@ AGENT_CONFIG = {
         "command": ["/bin/true"], "config": {"foo": "bar"},
         "upstreams": [{"destination_name": "db", "local_bind_port": 9191}]}}},
 }
+
+
+def wait_for_port(port):
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
 
 
 def prepare(port, work):
@@ -63,9 +76,9 @@ def main():
     work = tempfile.mkdtemp(prefix="connectd-ratio-bench-")
     proc, port = start_agent(args.bin, work, AGENT_CONFIG)
     floor_port = free_port()
-    floor = subprocess.Popen([args.floor, str(floor_port), str(args.body_bytes)], stdout=subprocess.PIPE, text=True)
+    floor = subprocess.Popen([args.floor, str(floor_port), str(args.body_bytes)], stdout=subprocess.DEVNULL)
     try:
-        assert floor.stdout.readline().strip() == "listening"
+        wait_for_port(floor_port)
         endpoints = prepare(port, work)
         rows = []
         for name, path, script in endpoints:

@@ -9,5 +9,9 @@ public final class SharedValue<Value: Sendable>: Sendable {
 
     public var value: Value { storage.withLock { $0 } }
 
+    /// One part of the value, without copying the rest (a copy of a large struct retains
+    /// every array and string in it).
+    public func read<Part: Sendable>(_ part: (Value) -> Part) -> Part { storage.withLock { part($0) } }
+
     public func set(_ value: Value) { storage.withLock { $0 = value } }
 }

@@ -3,7 +3,7 @@
 // every request (any method, any path; a request body is read and dropped) with one constant JSON
 // body on the event loop. No routing, no decoding, no state.
 //
-// Usage: bench-constant-server <port> [body-bytes]   (127.0.0.1 only; prints "listening" when bound)
+// Usage: bench-constant-server <port> [body-bytes]   (127.0.0.1 only)
 
 import NIOCore
 import NIOHTTP1
@@ -44,5 +44,4 @@ let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singl
         channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(responder) }
     }
     .bind(host: "127.0.0.1", port: port).get()
-print("listening")
 try await channel.closeFuture.get()

@@ -188,8 +188,10 @@ public final class Agent: AgentBackend, Sendable {
                 + (settled ? "every proxy started: " : "ready although some proxies are still starting: ") + proxies)
             await onListening(port)
         }
-        let maxBodyBytes: @Sendable () -> Int = { [self] in self.configuration().httpMaxRequestBytes }
-        let limits: @Sendable () -> HTTPLimits = { [self] in self.configuration().httpConnections }
+        // Read per request, so each takes only its field instead of a copy of the configuration.
+        let applied = applied
+        let maxBodyBytes: @Sendable () -> Int = { applied.read(\.httpMaxRequestBytes) }
+        let limits: @Sendable () -> HTTPLimits = { applied.read(\.httpConnections) }
         let passed = SystemdSockets.take()
         let listener: AgentHTTPService.Listener
         if let socket = passed.first(where: { $0.name == "http" }) ?? (passed.count == 1 ? passed.first : nil) {
