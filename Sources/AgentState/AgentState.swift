@@ -60,6 +60,9 @@ public actor AgentState {
     /// The current state; cheap, never blocks on a writer.
     public nonisolated var snapshot: StateSnapshot { published.withLock { $0 } }
 
+    /// One part of the published snapshot, without copying the rest (per-request reads).
+    public nonisolated func read<Part: Sendable>(_ part: (StateSnapshot) -> Part) -> Part { published.withLock { part($0) } }
+
     /// Opens the state from `store`: API-registered services come back with their proxies'
     /// tokens and ports, intentions and the CA with their indexes. A store without a CA gets one
     /// (from `caSettings`) in the first commit. Records of the wrong shape are quarantined and

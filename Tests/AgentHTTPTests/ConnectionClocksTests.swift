@@ -21,8 +21,10 @@ import Testing
             self.deadline = deadline
             self.expired = expired
         }
+        /// As a connection does: its clock stops, and it closes.
         func clockExpired() {
             guard deadline <= .now() else { return }
+            deadline = .distantFuture
             expired.count.withLock { $0 += 1 }
         }
     }

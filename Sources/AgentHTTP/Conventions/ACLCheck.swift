@@ -14,11 +14,11 @@ enum ACLCheck {
     /// Resolves `token`: 403 `ACL not found` for an unknown one.
     static func authorizer(_ token: String, backend: any AgentBackend, snapshot: StateSnapshot? = nil,
                            configuration: AgentConfiguration? = nil) throws(APIError) -> Authorizer {
-        let configuration = configuration ?? backend.configuration()
+        let (acl, nodeName) = configuration.map { ($0.acl, $0.nodeName) } ?? backend.configuration { ($0.acl, $0.nodeName) }
         // Without a token there is no proxy to look up (the hot path of authorize with ACLs off).
-        let proxies = token.isEmpty ? [:] : (snapshot ?? backend.state.snapshot).proxies
+        let proxies = token.isEmpty ? [:] : snapshot?.proxies ?? backend.state.read(\.proxies)
         do throws(ACLError) {
-            return try TokenResolver.resolve(token, settings: configuration.acl, proxies: proxies, nodeName: configuration.nodeName)
+            return try TokenResolver.resolve(token, settings: acl, proxies: proxies, nodeName: nodeName)
         } catch {
             throw APIError(status: 403, message: "ACL not found")
         }

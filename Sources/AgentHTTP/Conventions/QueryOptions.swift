@@ -54,6 +54,12 @@ extension QueryOptions {
         try self.init(request, defaultToken: configuration.acl.defaultToken ?? "", alwaysPretty: configuration.alwaysPretty,
                       useHash: useHash)
     }
+
+    /// Reads only the two settings it needs from the backend's configuration.
+    public init(_ request: APIRequest, backend: some AgentBackend, useHash: Bool = false) throws(APIError) {
+        let (defaultToken, alwaysPretty) = backend.configuration { ($0.acl.defaultToken ?? "", $0.alwaysPretty) }
+        try self.init(request, defaultToken: defaultToken, alwaysPretty: alwaysPretty, useHash: useHash)
+    }
 }
 
 public enum TokenExtraction {

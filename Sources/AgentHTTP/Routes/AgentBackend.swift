@@ -34,6 +34,13 @@ public protocol AgentBackend: Sendable {
     var builtinProxyCommand: [String] { get }
     /// The configuration currently applied (changes on reload).
     func configuration() -> AgentConfiguration
+    /// One part of the configuration currently applied, without copying the rest (per-request
+    /// reads on the event loop).
+    func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part
     /// Re-reads the config files and applies them; throws the problems and keeps the old config.
     func reload() async throws
+}
+
+extension AgentBackend {
+    public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { part(configuration()) }
 }

@@ -46,7 +46,7 @@ enum AuthorizeRoutes {
         try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend,
                                                      configuration: configuration).authorize(target: target))
         let pretty = configuration.alwaysPretty || request.hasQuery("pretty")
-        let intentions = backend.state.snapshot.intentions
+        let intentions = backend.state.read(\.intentions)
         let body = answers.body(target: target, namespace: client.namespace, service: client.service, pretty: pretty,
                                 generation: AnswerCache.Generation(intentions: intentions.index, acl: configuration.acl)) {
             AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,

@@ -60,7 +60,7 @@ enum CatalogRoutes {
     }
 
     static func query(_ request: APIRequest, _ backend: any AgentBackend, _ render: @escaping Render) throws(APIError) -> BlockingAnswer<Rendered> {
-        let options = try QueryOptions(request, configuration: backend.configuration())
+        let options = try QueryOptions(request, backend: backend)
         let state = backend.state
         let (token, pretty) = (options.token, options.pretty)
         return BlockingAnswer(

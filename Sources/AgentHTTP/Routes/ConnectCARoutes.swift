@@ -35,11 +35,11 @@ enum ConnectCARoutes {
 
     /// Roots, index-blocking on the CA's roots watch.
     static func rootsQuery(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache) throws(APIError) -> BlockingAnswer<RootsView> {
-        let options = try QueryOptions(request, configuration: backend.configuration())
+        let options = try QueryOptions(request, backend: backend)
         let state = backend.state
         return BlockingAnswer(watch: state.rootsWatch, condition: options.condition,
                               wait: BlockingQuery.effectiveWait(requested: options.wait),
-                              evaluate: { state.snapshot.ca.rootsView },
+                              evaluate: { state.read(\.ca.rootsView) },
                               respond: { view throws(APIError) in try rootsResponse(view, options: options, cache: cache) })
     }
 
@@ -105,7 +105,7 @@ enum ConnectCARoutes {
     }
 
     static func configuration(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
-        let options = try QueryOptions(request, configuration: backend.configuration())
+        let options = try QueryOptions(request, backend: backend)
         try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).operatorRead())
         let current = backend.state.snapshot.ca.config
         var response = APIResponse.json(current.apiJSON, pretty: options.pretty, index: current.modifyIndexValue)

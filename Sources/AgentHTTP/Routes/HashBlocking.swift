@@ -20,13 +20,20 @@ enum HashBlocking {
     /// rendering through `cache`.
     static func query(_ request: APIRequest, backend: any AgentBackend, cache: RenderCache,
                       render: @escaping Render) throws(APIError) -> BlockingAnswer<HashedBody> {
-        let options = try QueryOptions(request, configuration: backend.configuration(), useHash: true)
+        let options = try QueryOptions(request, backend: backend, useHash: true)
         let state = backend.state
         let key = request.path + "\u{0}" + options.token
         let (token, pretty) = (options.token, options.pretty)
         return BlockingAnswer(
             watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
             evaluate: { () throws(APIError) -> HashedBody in
+                // A cached rendering needs only the index (and the token checked), not a copy
+                // of the whole snapshot.
+                let index = state.read(\.index)
+                if let hit = cache.cached(key: key, index: index, pretty: pretty) {
+                    _ = try ACLCheck.authorizer(token, backend: backend)
+                    return HashedBody(bytes: hit.bytes, contentHash: hit.hash, resourceIndex: index)
+                }
                 let snapshot = state.snapshot
                 let authorizer = try ACLCheck.authorizer(token, backend: backend, snapshot: snapshot)
                 let (bytes, hash) = try cache.body(key: key, index: snapshot.index, pretty: pretty) { () throws(APIError) in

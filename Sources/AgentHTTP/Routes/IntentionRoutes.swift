@@ -24,7 +24,7 @@ enum IntentionRoutes {
     }
 
     static func list(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
-        let options = try QueryOptions(request, configuration: backend.configuration())
+        let options = try QueryOptions(request, backend: backend)
         let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
         try ACLCheck.require(authorizer.mayList)
         let intentions = backend.state.snapshot.intentions
@@ -88,7 +88,7 @@ enum IntentionRoutes {
     }
 
     static func match(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
-        let options = try QueryOptions(request, configuration: backend.configuration())
+        let options = try QueryOptions(request, backend: backend)
         let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
         let by = request.queryValue("by") ?? ""
         guard by == "source" || by == "destination" else {

@@ -8,7 +8,7 @@ enum ProxyStatusRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
             Route(.exact("/v1/agent/proxies"), methods: ["GET"]) { request throws(APIError) in
-                let options = try QueryOptions(request, configuration: backend.configuration())
+                let options = try QueryOptions(request, backend: backend)
                 try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(backend.configuration().nodeName))
                 return .json(.array(backend.state.proxyStatus.all().map(json)), pretty: options.pretty, index: backend.state.snapshot.index)
             },

@@ -18,13 +18,20 @@ final class RenderCache: Sendable {
 
     init(capacity: Int = 4096) { self.capacity = capacity }
 
+    /// The encoded body and its hash for `key` at `index`, if rendered before.
+    func cached(key: String, index: UInt64, pretty: Bool) -> (bytes: [UInt8], hash: String)? {
+        let fullKey = pretty ? key + "\u{0}pretty" : key
+        guard let entry = entries.withLock({ $0[fullKey] }), entry.index == index else { return nil }
+        return (entry.bytes, entry.hash)
+    }
+
     /// The encoded body and its hash for `key` at `index`, rendering with `render` when not cached.
     /// Errors are not cached. The index covers everything a render reads (state and agent
     /// settings), so equal indexes render equal bodies.
     func body(key: String, index: UInt64, pretty: Bool,
               render: () throws(APIError) -> (JSONValue, String)) throws(APIError) -> (bytes: [UInt8], hash: String) {
+        if let hit = cached(key: key, index: index, pretty: pretty) { return hit }
         let fullKey = pretty ? key + "\u{0}pretty" : key
-        if let entry = entries.withLock({ $0[fullKey] }), entry.index == index { return (entry.bytes, entry.hash) }
         let (body, hash) = try render()
         let bytes = Array(body.encoded(pretty: pretty).utf8)
         entries.withLock { entries in

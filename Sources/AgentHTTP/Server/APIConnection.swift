@@ -23,8 +23,8 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
     private enum Phase {
         /// Between requests.
         case idle
-        /// A head arrived; its body so far.
-        case reading(HTTPRequestHead, ByteBuffer)
+        /// A head arrived; its body so far (none yet for most API requests).
+        case reading(HTTPRequestHead, ByteBuffer?)
         /// The request is with its route (parked or in a task); the answer arrives with `ticket`.
         case answering(ticket: UInt64, parked: ParkedQuery?, reply: Reply)
         /// The last answer is written; input is read and dropped until the client closes.
@@ -177,8 +177,9 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
 
     /// One part of the request being read, with nothing open before it.
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch (phase, part) {
-        case (.idle, .head(let head)):
+        switch part {
+        case .head(let head):
+            guard case .idle = phase else { return }
             if case .read = clock {} else { startClock(.read) }
             let limit = server.maxBodyBytes()
             if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > limit {
@@ -187,20 +188,24 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
                 context.writeAndFlush(wrapOutboundOut(ResponseBytes.continue(allocator: context.channel.allocator)), promise: nil)
             }
-            phase = .reading(head, context.channel.allocator.buffer(capacity: 0))
-        case (.reading(let head, var body), .body(var chunk)):
+            phase = .reading(head, nil)
+        case .body(var chunk):
+            guard case .reading(let head, let sofar) = phase else { return }
             let limit = server.maxBodyBytes()
-            guard body.readableBytes + chunk.readableBytes <= limit else {
+            guard (sofar?.readableBytes ?? 0) + chunk.readableBytes <= limit else {
                 return finish(with: .error(Self.tooLarge(limit)), context: context)
             }
             phase = .idle  // drop the reference so the append does not copy
-            body.writeBuffer(&chunk)
-            phase = .reading(head, body)
-        case (.reading(let head, var body), .end):
+            if var body = sofar {
+                body.writeBuffer(&chunk)
+                phase = .reading(head, body)
+            } else {
+                phase = .reading(head, chunk)
+            }
+        case .end:
+            guard case .reading(let head, let body) = phase else { return }
             stopClock()
-            route(head, body: body.readBytes(length: body.readableBytes) ?? [], context: context)
-        default:
-            break
+            route(head, body: body.map { Array($0.readableBytesView) } ?? [], context: context)
         }
     }
 
@@ -370,6 +375,7 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
     /// close its side after the last answer.
     func clockExpired() {
         guard let context, clock != .none, deadline <= .now() else { return }
+        stopClock()
         context.close(promise: nil)
     }
 

@@ -120,6 +120,8 @@ public final class Agent: AgentBackend, Sendable {
 
     public func configuration() -> AgentConfiguration { applied.value }
 
+    public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { applied.read(part) }
+
     /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.
     public func reload() async throws {
         notifier.reloading()
