@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations, SPIFFE IDs,
@@ -50,6 +51,14 @@ let package = Package(
         // The one owner of durable truth: services, proxies, intentions and the CA in one snapshot.
         .target(name: "AgentState", dependencies: [
             "ConnectdCore", "AgentStore", "AgentConfig", "CertificateAuthority", "Authorization",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // etcd v3 through its JSON gateway over HTTP/1.1: typed wire messages, endpoint failover,
+        // authentication (fleet mode's store talks to etcd only through this).
+        .target(name: "EtcdClient", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
@@ -128,6 +137,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "ConnectdCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

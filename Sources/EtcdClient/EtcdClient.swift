@@ -1,0 +1,180 @@
+// A client of etcd v3's JSON gateway over HTTP/1.1 (HTTP/2 would reach etcd's gRPC server, which
+// the gateway shares a port with): one POST per unary call with a short deadline, moving to the
+// next endpoint on a connection failure, a timeout or a member without a leader; authenticating
+// with a user and password and again when etcd forgets the token.
+
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import Synchronization
+
+public final class EtcdClient: Sendable {
+    public struct Settings: Sendable {
+        /// Base URLs of the members, e.g. `http://10.0.0.1:2379`.
+        public var endpoints: [String]
+        public var username: String?
+        public var password: String?
+        /// The deadline of one attempt at one endpoint.
+        public var attemptTimeout: Duration
+        /// Answers larger than this are refused.
+        public var maxResponseBytes: Int
+
+        public init(endpoints: [String], username: String? = nil, password: String? = nil,
+                    attemptTimeout: Duration = .milliseconds(500), maxResponseBytes: Int = 64 << 20) {
+            self.endpoints = endpoints
+            self.username = username
+            self.password = password
+            self.attemptTimeout = attemptTimeout
+            self.maxResponseBytes = maxResponseBytes
+        }
+    }
+
+    private struct Session {
+        /// Where the next call starts: the endpoint that answered last.
+        var preferred = 0
+        var token: String?
+    }
+
+    public let settings: Settings
+    private let http: HTTPClient
+    private let session = Mutex(Session())
+    private let logger: Logger
+
+    public init(_ settings: Settings, logger: Logger = Logger(label: "connectd.etcd")) {
+        precondition(!settings.endpoints.isEmpty, "an etcd client needs an endpoint")
+        self.settings = settings
+        var configuration = HTTPClient.Configuration()
+        configuration.httpVersion = .http1Only
+        configuration.timeout = .init(connect: .milliseconds(Int64(settings.attemptTimeout.milliseconds)))
+        configuration.decompression = .disabled
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.logger = logger
+    }
+
+    /// Closes the client's connections; calls after it fail.
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    // MARK: Calls
+
+    public func range(_ request: RangeRequest) async throws(EtcdError) -> RangeResponse {
+        try await call("/v3/kv/range", request)
+    }
+
+    public func put(_ request: PutRequest) async throws(EtcdError) -> PutResponse {
+        try await call("/v3/kv/put", request)
+    }
+
+    public func deleteRange(_ request: DeleteRangeRequest) async throws(EtcdError) -> DeleteRangeResponse {
+        try await call("/v3/kv/deleterange", request)
+    }
+
+    public func txn(_ request: TxnRequest) async throws(EtcdError) -> TxnResponse {
+        try await call("/v3/kv/txn", request)
+    }
+
+    public func grantLease(_ request: LeaseGrantRequest) async throws(EtcdError) -> LeaseGrantResponse {
+        try await call("/v3/lease/grant", request)
+    }
+
+    public func keepAlive(_ request: LeaseKeepAliveRequest) async throws(EtcdError) -> LeaseKeepAliveResponse {
+        try await call("/v3/lease/keepalive", request)
+    }
+
+    public func revokeLease(_ request: LeaseRevokeRequest) async throws(EtcdError) -> LeaseRevokeResponse {
+        try await call("/v3/lease/revoke", request)
+    }
+
+    /// One call: tries every endpoint once, from the one that answered last; authenticates first
+    /// when a user is set and no token is held, and once more when etcd rejects the token.
+    func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ request: Request) async throws(EtcdError) -> Response {
+        let body: ByteBuffer
+        do {
+            body = ByteBuffer(data: try JSONEncoder().encode(request))
+        } catch {
+            throw .malformed(path: path, reason: "cannot encode the request: \(error)")
+        }
+        var reauthenticated = false
+        while true {
+            do {
+                let token = try await currentToken()
+                return try await send(path, body, token: token)
+            } catch where error.needsAuthentication && settings.username != nil && !reauthenticated {
+                reauthenticated = true
+                session.withLock { $0.token = nil }
+            }
+        }
+    }
+
+    private func currentToken() async throws(EtcdError) -> String? {
+        guard let username = settings.username else { return nil }
+        if let token = session.withLock({ $0.token }) { return token }
+        let body: ByteBuffer
+        do {
+            body = ByteBuffer(data: try JSONEncoder().encode(AuthenticateRequest(name: username, password: settings.password ?? "")))
+        } catch {
+            throw .malformed(path: "/v3/auth/authenticate", reason: "\(error)")
+        }
+        let answer: AuthenticateResponse = try await send("/v3/auth/authenticate", body, token: nil)
+        guard let token = answer.token, !token.isEmpty else {
+            throw .malformed(path: "/v3/auth/authenticate", reason: "no token in the answer")
+        }
+        session.withLock { $0.token = token }
+        return token
+    }
+
+    /// Posts `body` to each endpoint in turn until one answers; decodes its answer or its error.
+    private func send<Response: Decodable>(_ path: String, _ body: ByteBuffer, token: String?) async throws(EtcdError) -> Response {
+        let endpoints = settings.endpoints
+        let start = session.withLock { $0.preferred }
+        var attempts: [String] = []
+        for offset in 0..<endpoints.count {
+            let index = (start + offset) % endpoints.count
+            let endpoint = endpoints[index]
+            var request = HTTPClientRequest(url: endpoint + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            if let token { request.headers.add(name: "Authorization", value: token) }
+            request.body = .bytes(body)
+            let status: Int
+            let bytes: ByteBuffer
+            do {
+                let deadline = NIODeadline.now() + .milliseconds(Int64(settings.attemptTimeout.milliseconds))
+                let response = try await http.execute(request, deadline: deadline)
+                status = Int(response.status.code)
+                bytes = try await response.body.collect(upTo: settings.maxResponseBytes)
+            } catch {
+                attempts.append("\(endpoint): \(Self.describe(error))")
+                continue
+            }
+            if (200..<300).contains(status) {
+                session.withLock { $0.preferred = index }
+                do {
+                    return try JSONDecoder().decode(Response.self, from: Data(buffer: bytes))
+                } catch {
+                    throw .malformed(path: path, reason: "\(error)")
+                }
+            }
+            let failure = (try? JSONDecoder().decode(GatewayErrorBody.self, from: Data(buffer: bytes)))
+            let error = EtcdError.gateway(status: status, code: failure?.code,
+                                          message: failure?.message ?? failure?.error ?? String(buffer: bytes))
+            guard error.triesAnotherEndpoint else { throw error }
+            attempts.append("\(endpoint): \(error)")
+        }
+        logger.debug("no etcd endpoint answered", metadata: ["path": "\(path)", "attempts": "\(attempts)"])
+        throw .unavailable(attempts)
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let client = error as? HTTPClientError, client == .deadlineExceeded { return "no answer in time" }
+        return String(describing: error)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
