@@ -137,7 +137,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "ConnectdCore"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "ConnectdCore", .product(name: "NIOCore", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v6]
 )

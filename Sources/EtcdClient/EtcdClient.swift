@@ -110,7 +110,7 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    private func currentToken() async throws(EtcdError) -> String? {
+    func currentToken() async throws(EtcdError) -> String? {
         guard let username = settings.username else { return nil }
         if let token = session.withLock({ $0.token }) { return token }
         let body: ByteBuffer
@@ -125,6 +125,12 @@ public final class EtcdClient: Sendable {
         }
         session.withLock { $0.token = token }
         return token
+    }
+
+    /// Every endpoint once, starting with the one that answered last.
+    func rotatedEndpoints() -> [String] {
+        let start = session.withLock { $0.preferred }
+        return settings.endpoints.indices.map { settings.endpoints[(start + $0) % settings.endpoints.count] }
     }
 
     /// Posts `body` to each endpoint in turn until one answers; decodes its answer or its error.
