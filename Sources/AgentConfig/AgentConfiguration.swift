@@ -60,6 +60,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// `connect.ca_config`: applied when the CA is created and whenever these values change.
     public var caSettings = CASettings()
     public var acl = ACLSettings()
+    /// `advertise_addr` as configured; nil: other hosts get ``advertisedAddress``'s default.
+    public var advertiseAddr: String?
+    /// Fleet mode's settings; nil: a mesh of one host.
+    public var fleet: FleetSettings?
     /// Declarative intentions from config files.
     public var intentions: [IntentionDefinition] = []
     public var dev = false
@@ -129,6 +133,8 @@ extension AgentConfiguration {
         if let timeout = merged.httpReadTimeout { config.httpConnections.readTimeout = timeout }
         if let timeout = merged.httpIdleTimeout { config.httpConnections.idleTimeout = timeout }
         config.caSettings = merged.caSettings
+        if let address = merged.advertiseAddr, IPAddressText.isValid(address) { config.advertiseAddr = address }
+        config.fleet = merged.fleet.flatMap { $0.settings(problem: problem) }
         config.acl = ACLSettings().overlaid(by: merged.acl)
         config.intentions = merged.intentions
         var seenIntentions: Set<String> = []

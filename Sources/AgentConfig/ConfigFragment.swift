@@ -16,6 +16,10 @@ public struct ConfigFragment: Sendable, Equatable {
     public var dataDir: String?
     public var clientAddr: String?
     public var bindAddr: String?
+    /// `advertise_addr`: the address other hosts reach this host's proxies at (fleet mode).
+    public var advertiseAddr: String?
+    /// `fleet`: present only in fleet mode.
+    public var fleet: FleetFragment?
     public var logLevel: String?
     public var logJSON: Bool?
     public var httpPort: Int?
@@ -53,6 +57,11 @@ public struct ConfigFragment: Sendable, Equatable {
         result.dataDir = other.dataDir ?? dataDir
         result.clientAddr = other.clientAddr ?? clientAddr
         result.bindAddr = other.bindAddr ?? bindAddr
+        result.advertiseAddr = other.advertiseAddr ?? advertiseAddr
+        result.fleet = switch (fleet, other.fleet) {
+        case (let mine?, let theirs?): mine.merged(with: theirs)
+        case (let mine, let theirs): theirs ?? mine
+        }
         result.logLevel = other.logLevel ?? logLevel
         result.logJSON = other.logJSON ?? logJSON
         result.httpPort = other.httpPort ?? httpPort
@@ -106,6 +115,11 @@ extension ConfigFragment {
         fragment.dataDir = root.string("data_dir")
         fragment.clientAddr = root.string("client_addr")
         fragment.bindAddr = root.string("bind_addr")
+        fragment.advertiseAddr = root.string("advertise_addr")
+        if let fleet = root.object("fleet") {
+            fragment.fleet = FleetFragment.decode(fleet)
+            fleet.finish()
+        }
         fragment.logLevel = root.string("log_level")
         fragment.logJSON = root.bool("log_json")
         if let ports = root.object("ports") {
@@ -190,6 +204,9 @@ extension ConfigFragment {
         }
         if let bindAddr, !IPAddressText.isValid(bindAddr) {
             sink.report("bind_addr", "invalid IP address \"\(bindAddr)\"")
+        }
+        if let advertiseAddr, !IPAddressText.isValid(advertiseAddr) {
+            sink.report("advertise_addr", "invalid IP address \"\(advertiseAddr)\"")
         }
         if let logLevel, LogLevel(parsing: logLevel) == nil {
             sink.report("log_level", "invalid log level \"\(logLevel)\" (expected trace, debug, info, warn or err)")

@@ -48,6 +48,18 @@ import Testing
         #expect(result.output.contains("nothing was started"))
     }
 
+    /// A valid fleet block passes `validate`, but the agent refuses it until it can join a fleet.
+    @Test func aFleetBlockIsCheckedButNotYetRun() throws {
+        let dir = makeTemporaryDirectory("fleet-block")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"fleet": {"etcd_endpoints": ["http://127.0.0.1:1"]}}"#.write(toFile: dir + "/a.json", atomically: true, encoding: .utf8)
+        #expect(try runConnectd(["validate", dir]).status == 0)
+        let result = try runConnectd(["agent", "-data-dir=\(dir)/data", "-config-dir=\(dir)"])
+        #expect(result.status == 1)
+        #expect(result.output.contains("fleet mode is not available in this build yet"), "\(result.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/data/state"), "nothing was written")
+    }
+
     @Test func devAgentServesDemoServicesAndCleansUpOnSIGTERM() throws {
         let contrib = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("contrib/dev").path

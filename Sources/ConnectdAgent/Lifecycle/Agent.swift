@@ -46,6 +46,11 @@ public final class Agent: AgentBackend, Sendable {
         } catch {
             throw AgentStartError(description: "invalid configuration:\n\(error)")
         }
+        // The block is read and checked (`connectd validate`), but the agent cannot join a fleet
+        // yet; running as a mesh of one host instead would hide that.
+        if configuration.fleet != nil {
+            throw AgentStartError(description: "fleet: fleet mode is not available in this build yet; remove the fleet block to run as a single host")
+        }
         var devDirectory: String?
         if options.dev && configuration.dataDir == nil {
             var template = Array("/tmp/connectd-dev-XXXXXX".utf8CString)
