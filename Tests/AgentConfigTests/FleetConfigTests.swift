@@ -62,9 +62,7 @@ import Testing
         (#"{"advertise_addr": "host-a"}"#, #"web.json: advertise_addr: invalid IP address "host-a""#),
     ])
     func reportsProblem(document: String, expected: String) {
-        let dir = ConfigDirectory()
-        dir.write("web.json", document)
-        let problems = dir.problems().map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let problems = ConfigDirectory.problems(ofFile: "web.json", document)
         #expect(problems.contains(expected), "got \(problems)")
     }
 

@@ -25,6 +25,13 @@ final class ConfigDirectory {
                               requireDataDir: requireDataDir, hostName: "testhost")
     }
 
+    /// The problems of a directory holding only `document` as `name`, with paths relative to it.
+    static func problems(ofFile name: String, _ document: String) -> [String] {
+        let dir = ConfigDirectory()
+        dir.write(name, document)
+        return dir.problems().map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+    }
+
     /// Every problem's text when loading fails; [] when it succeeds.
     func problems(dev: Bool = false, requireDataDir: Bool = false) -> [String] {
         do {

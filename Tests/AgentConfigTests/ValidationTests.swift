@@ -61,9 +61,7 @@ import Testing
         ("{\n  \"datacenter\": \"dc1\",\n}", "web.json: invalid JSON: line 3, column 1: unexpected character '}', expected a quoted key"),
     ])
     func reportsProblem(document: String, expected: String) {
-        let dir = ConfigDirectory()
-        dir.write("web.json", document)
-        let problems = dir.problems().map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let problems = ConfigDirectory.problems(ofFile: "web.json", document)
         #expect(problems.contains(expected), "got \(problems)")
     }
 
