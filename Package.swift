@@ -60,6 +60,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOFoundationCompat", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
         .target(name: "ConnectProxy", dependencies: [
@@ -137,7 +138,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "ConnectdCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "EtcdClientTests", dependencies: [
+            "EtcdClient", "ConnectdCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
