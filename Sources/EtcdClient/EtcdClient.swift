@@ -46,12 +46,18 @@ public final class EtcdClient: Sendable {
     public init(_ settings: Settings, logger: Logger = Logger(label: "connectd.etcd")) {
         precondition(!settings.endpoints.isEmpty, "an etcd client needs an endpoint")
         self.settings = settings
+        http = Self.makeHTTP(connectTimeout: settings.attemptTimeout, readTimeout: nil)
+        self.logger = logger
+    }
+
+    /// An HTTP/1.1-only client (HTTP/2 would reach etcd's gRPC server); `readTimeout` closes a
+    /// connection that brings no bytes for that long.
+    static func makeHTTP(connectTimeout: Duration, readTimeout: Duration?) -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.httpVersion = .http1Only
-        configuration.timeout = .init(connect: .milliseconds(Int64(settings.attemptTimeout.milliseconds)))
-        configuration.decompression = .disabled
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        self.logger = logger
+        configuration.timeout = .init(connect: .milliseconds(connectTimeout.milliseconds),
+                                      read: readTimeout.map { .milliseconds($0.milliseconds) })
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     /// Closes the client's connections; calls after it fail.
@@ -92,12 +98,7 @@ public final class EtcdClient: Sendable {
     /// One call: tries every endpoint once, from the one that answered last; authenticates first
     /// when a user is set and no token is held, and once more when etcd rejects the token.
     func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ request: Request) async throws(EtcdError) -> Response {
-        let body: ByteBuffer
-        do {
-            body = ByteBuffer(data: try JSONEncoder().encode(request))
-        } catch {
-            throw .malformed(path: path, reason: "cannot encode the request: \(error)")
-        }
+        let body = try Self.encoded(request, for: path)
         var reauthenticated = false
         while true {
             do {
@@ -113,12 +114,7 @@ public final class EtcdClient: Sendable {
     func currentToken() async throws(EtcdError) -> String? {
         guard let username = settings.username else { return nil }
         if let token = session.withLock({ $0.token }) { return token }
-        let body: ByteBuffer
-        do {
-            body = ByteBuffer(data: try JSONEncoder().encode(AuthenticateRequest(name: username, password: settings.password ?? "")))
-        } catch {
-            throw .malformed(path: "/v3/auth/authenticate", reason: "\(error)")
-        }
+        let body = try Self.encoded(AuthenticateRequest(name: username, password: settings.password ?? ""), for: "/v3/auth/authenticate")
         let answer: AuthenticateResponse = try await send("/v3/auth/authenticate", body, token: nil)
         guard let token = answer.token, !token.isEmpty else {
             throw .malformed(path: "/v3/auth/authenticate", reason: "no token in the answer")
@@ -127,29 +123,43 @@ public final class EtcdClient: Sendable {
         return token
     }
 
-    /// Every endpoint once, starting with the one that answered last.
-    func rotatedEndpoints() -> [String] {
+    static func encoded(_ request: some Encodable, for path: String) throws(EtcdError) -> ByteBuffer {
+        do {
+            return ByteBuffer(data: try JSONEncoder().encode(request))
+        } catch {
+            throw .malformed(path: path, reason: "cannot encode the request: \(error)")
+        }
+    }
+
+    /// Every endpoint once with its index, starting with the one that answered last.
+    func rotation() -> [(index: Int, endpoint: String)] {
+        let endpoints = settings.endpoints
         let start = session.withLock { $0.preferred }
-        return settings.endpoints.indices.map { settings.endpoints[(start + $0) % settings.endpoints.count] }
+        return endpoints.indices.map { offset in
+            let index = (start + offset) % endpoints.count
+            return (index, endpoints[index])
+        }
+    }
+
+    /// A JSON POST of `body` to `path` on `endpoint`, with the auth token when there is one.
+    static func post(_ endpoint: String, _ path: String, _ body: ByteBuffer, token: String?) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: endpoint + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: token) }
+        request.body = .bytes(body)
+        return request
     }
 
     /// Posts `body` to each endpoint in turn until one answers; decodes its answer or its error.
     private func send<Response: Decodable>(_ path: String, _ body: ByteBuffer, token: String?) async throws(EtcdError) -> Response {
-        let endpoints = settings.endpoints
-        let start = session.withLock { $0.preferred }
         var attempts: [String] = []
-        for offset in 0..<endpoints.count {
-            let index = (start + offset) % endpoints.count
-            let endpoint = endpoints[index]
-            var request = HTTPClientRequest(url: endpoint + path)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            if let token { request.headers.add(name: "Authorization", value: token) }
-            request.body = .bytes(body)
+        for (index, endpoint) in rotation() {
+            let request = Self.post(endpoint, path, body, token: token)
             let status: Int
             let bytes: ByteBuffer
             do {
-                let deadline = NIODeadline.now() + .milliseconds(Int64(settings.attemptTimeout.milliseconds))
+                let deadline = NIODeadline.now() + .milliseconds(settings.attemptTimeout.milliseconds)
                 let response = try await http.execute(request, deadline: deadline)
                 status = Int(response.status.code)
                 bytes = try await response.body.collect(upTo: settings.maxResponseBytes)

@@ -55,11 +55,7 @@ extension EtcdClient {
                           yield: (WatchUpdate) -> Void) async throws {
         // Its own HTTP client: the read timeout (no bytes for that long, not even a progress
         // notification) is what notices a stream that died silently.
-        var configuration = HTTPClient.Configuration()
-        configuration.httpVersion = .http1Only
-        configuration.timeout = .init(connect: .milliseconds(Int64(settings.attemptTimeout.milliseconds)),
-                                      read: .milliseconds(Int64(idleTimeout.milliseconds)))
-        let watchHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let watchHTTP = Self.makeHTTP(connectTimeout: settings.attemptTimeout, readTimeout: idleTimeout)
         do {
             try await runWatch(prefix: prefix, from: revision, maxLineBytes: maxLineBytes, http: watchHTTP, yield: yield)
         } catch {
@@ -70,19 +66,15 @@ extension EtcdClient {
 
     private func runWatch(prefix: Data, from revision: Int64, maxLineBytes: Int, http watchHTTP: HTTPClient,
                           yield: (WatchUpdate) -> Void) async throws {
-        let body = try JSONEncoder().encode(WatchRequest(createRequest: .prefix(prefix, from: revision)))
+        let body = try Self.encoded(WatchRequest(createRequest: .prefix(prefix, from: revision)), for: "/v3/watch")
         var attempts: [String] = []
-        for endpoint in rotatedEndpoints() {
-            var request = HTTPClientRequest(url: endpoint + "/v3/watch")
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
+        for (_, endpoint) in rotation() {
+            var request = Self.post(endpoint, "/v3/watch", body, token: try await currentToken())
             // Without it a member that loses quorum keeps the stream open and silent.
             request.headers.add(name: "Grpc-Metadata-hasleader", value: "true")
-            if let token = try await currentToken() { request.headers.add(name: "Authorization", value: token) }
-            request.body = .bytes(ByteBuffer(data: body))
             let response: HTTPClientResponse
             do {
-                response = try await watchHTTP.execute(request, deadline: .now() + .milliseconds(Int64(settings.attemptTimeout.milliseconds)))
+                response = try await watchHTTP.execute(request, deadline: .now() + .milliseconds(settings.attemptTimeout.milliseconds))
             } catch {
                 attempts.append("\(endpoint): \(error)")
                 continue
