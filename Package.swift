@@ -63,6 +63,15 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // `connectd proxy`: the built-in mTLS proxy (public listener, upstream listeners).
+        // Fleet mode: the view of etcd, the host's catalog entries and lease, shared intentions, the
+        // per-host intermediate CA.
+        .target(name: "Fleet", dependencies: [
+            "EtcdClient", "AgentState", "AgentStore", "AgentConfig", "Authorization", "CertificateAuthority", "ConnectdCore",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "ConnectProxy", dependencies: [
             "ConnectdCore",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -100,7 +109,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization", "Fleet",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

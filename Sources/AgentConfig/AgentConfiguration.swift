@@ -137,6 +137,9 @@ extension AgentConfiguration {
         config.fleet = merged.fleet.flatMap { $0.settings(problem: problem) }
         config.acl = ACLSettings().overlaid(by: merged.acl)
         config.intentions = merged.intentions
+        if config.fleet != nil, !merged.intentions.isEmpty {
+            problem("intentions", "intentions in config files are host-local and cannot be used with a fleet block: in fleet mode intentions are shared through etcd; create them with the API (/v1/connect/intentions) on any host")
+        }
         var seenIntentions: Set<String> = []
         for intention in merged.intentions {
             let key = "\(intention.sourceName) => \(intention.destinationName)"

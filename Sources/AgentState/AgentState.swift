@@ -48,6 +48,12 @@ public actor AgentState {
     public nonisolated let watch: IndexWatch
     public nonisolated let intentionsWatch: IndexWatch
     public nonisolated let rootsWatch: IndexWatch
+    /// Fleet mode: moves with the etcd revision of the fleet catalog's last change.
+    public nonisolated let catalogWatch: IndexWatch
+    /// Fleet mode: intentions and the CA are the fleet's (etcd's); this store keeps neither.
+    public nonisolated let shared: Bool
+    /// Fleet mode: where intention writes go.
+    var sharedWriter: (any SharedIntentionWriter)?
     /// Every managed proxy's run status, as the supervisor publishes it.
     public nonisolated let proxyStatus = ProxyStatusBoard()
     private nonisolated let published: Mutex<StateSnapshot>
@@ -68,15 +74,17 @@ public actor AgentState {
     /// (from `caSettings`) in the first commit. Records of the wrong shape are quarantined and
     /// logged; a damaged or missing CA is never replaced: it throws ``StateError/ca(_:)``.
     public init(store: any DurableStore, allocator: PortAllocator, caSettings: CASettings = CASettings(),
-                logger: Logger, now: Date = Date()) throws(StateError) {
+                logger: Logger, now: Date = Date(), shared: Bool = false) throws(StateError) {
         self.store = store
         self.allocator = allocator
         self.logger = logger
-        let loaded = try StateLoader(store: store, logger: logger).load(caSettings: caSettings, now: now)
+        self.shared = shared
+        let loaded = try StateLoader(store: store, logger: logger).load(caSettings: caSettings, now: now, shared: shared)
         storedProxies = loaded.storedProxies
         watch = IndexWatch(index: loaded.snapshot.index)
         intentionsWatch = IndexWatch(index: loaded.snapshot.intentions.index)
         rootsWatch = IndexWatch(index: loaded.snapshot.ca.rootsIndex)
+        catalogWatch = IndexWatch(index: loaded.snapshot.fleetCatalog?.index ?? 1)
         published = Mutex(loaded.snapshot)
     }
 
@@ -88,6 +96,7 @@ public actor AgentState {
         watch.shutdown()
         intentionsWatch.shutdown()
         rootsWatch.shutdown()
+        catalogWatch.shutdown()
     }
 
     // MARK: - The one transition
@@ -109,8 +118,10 @@ public actor AgentState {
         for id in storedProxies.keys.sorted() where proxyRecords[id] == nil {
             operations.append(.delete(key: "proxies/\(id)"))
         }
-        operations += proposed.intentions.operations(from: current.intentions)
-        operations += proposed.ca.operations(from: current.ca)
+        if !shared {
+            operations += proposed.intentions.operations(from: current.intentions)
+            operations += proposed.ca.operations(from: current.ca)
+        }
         let revision: UInt64
         do throws(StoreError) {
             revision = try store.commit(operations)
@@ -120,13 +131,21 @@ public actor AgentState {
         storedProxies = proxyRecords
         var next = proposed
         next.index = revision + 1
-        next.intentions = proposed.intentions.stamped(revision: revision, previous: current.intentions)
-        next.ca = proposed.ca.stamped(revision: revision, previous: current.ca)
+        if !shared {
+            next.intentions = proposed.intentions.stamped(revision: revision, previous: current.intentions)
+            next.ca = proposed.ca.stamped(revision: revision, previous: current.ca)
+        }
+        publish(next)
+        return next
+    }
+
+    /// Makes `next` the current snapshot and moves every watch to its section's index.
+    func publish(_ next: StateSnapshot) {
         published.withLock { $0 = next }
         watch.advance(to: next.index)
         intentionsWatch.advance(to: next.intentions.index)
         rootsWatch.advance(to: next.ca.rootsIndex)
-        return next
+        if let catalog = next.fleetCatalog { catalogWatch.advance(to: catalog.index) }
     }
 
     /// Puts of changed API-registered services, deletes of those gone (config-file services are

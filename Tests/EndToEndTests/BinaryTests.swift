@@ -48,16 +48,31 @@ import Testing
         #expect(result.output.contains("nothing was started"))
     }
 
-    /// A valid fleet block passes `validate`, but the agent refuses it until it can join a fleet.
-    @Test func aFleetBlockIsCheckedButNotYetRun() throws {
+    /// A fleet agent starts with etcd unreachable: it serves, and leaf requests say why none is signed.
+    @Test func aFleetAgentWithoutEtcdServesAndSaysWhyItSignsNothing() throws {
         let dir = makeTemporaryDirectory("fleet-block")
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Nothing listens on port 1: etcd is unreachable from the start.
         try #"{"fleet": {"etcd_endpoints": ["http://127.0.0.1:1"]}}"#.write(toFile: dir + "/a.json", atomically: true, encoding: .utf8)
         #expect(try runConnectd(["validate", dir]).status == 0)
-        let result = try runConnectd(["agent", "-data-dir=\(dir)/data", "-config-dir=\(dir)"])
-        #expect(result.status == 1)
-        #expect(result.output.contains("fleet mode is not available in this build yet"), "\(result.output)")
-        #expect(!FileManager.default.fileExists(atPath: dir + "/data/state"), "nothing was written")
+        let agent = try AgentProcess(["-data-dir=\(dir)/data", "-config-dir=\(dir)"])
+        defer { _ = agent.stop() }
+        let leaf = try agent.get("/v1/agent/connect/ca/leaf/web")
+        #expect(leaf.status == 503, "\(leaf.text)")
+        #expect(leaf.text.contains("the fleet has no root yet"), "\(leaf.text)")
+        #expect(try agent.get("/v1/agent/self").status == 200)
+        try agent.waitForLog("fleet view: etcd unavailable")
+        #expect(agent.stop() == 0)
+    }
+
+    @Test func fleetModeRefusesConfigFileIntentions() throws {
+        let dir = makeTemporaryDirectory("fleet-intentions")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"fleet": {"etcd_endpoints": ["http://127.0.0.1:1"]}, "intentions": [{"source_name": "web", "destination_name": "db", "action": "deny"}]}"#
+            .write(toFile: dir + "/a.json", atomically: true, encoding: .utf8)
+        let result = try runConnectd(["validate", dir])
+        #expect(result.status != 0)
+        #expect(result.output.contains("intentions") && result.output.contains("shared through etcd"), "\(result.output)")
     }
 
     @Test func devAgentServesDemoServicesAndCleansUpOnSIGTERM() throws {

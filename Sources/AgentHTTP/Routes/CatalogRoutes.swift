@@ -1,5 +1,6 @@
-// Single-node catalog and health from local state: /v1/health/connect/:service,
-// /v1/catalog/connect/:service, /v1/catalog/services; index-blocking on the state index.
+// Catalog and health: /v1/health/connect/:service, /v1/catalog/connect/:service,
+// /v1/catalog/services. On a single host from local state, blocking on the state index; in
+// fleet mode from the fleet catalog (every host), blocking on its etcd revision.
 
 import AgentConfig
 import AgentState
@@ -14,6 +15,9 @@ enum CatalogRoutes {
                 let passingOnly = request.hasQuery("passing")
                 let name = request.pathSuffix
                 try ACLCheck.require(authorizer.discoveryRead(name))
+                if let catalog = snapshot.fleetCatalog {
+                    return .array(catalog.proxies(for: name).filter { !passingOnly || $0.passing }.map(FleetCatalogJSON.health))
+                }
                 return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
                     let check = backend.health.status(of: proxy.proxyServiceID)
                     if passingOnly && !check.isPassing { return nil }
@@ -27,6 +31,7 @@ enum CatalogRoutes {
             blocking(.prefix("/v1/catalog/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let name = request.pathSuffix
                 try ACLCheck.require(authorizer.discoveryRead(name))
+                if let catalog = snapshot.fleetCatalog { return .array(catalog.proxies(for: name).map(FleetCatalogJSON.catalogService)) }
                 return .array(connectProxies(for: name, snapshot).map { proxy in
                     catalogService(proxy, snapshot, configuration, backend)
                 })
@@ -34,6 +39,12 @@ enum CatalogRoutes {
             blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
                 try ACLCheck.require(authorizer.mayList)
                 var names: [String: Set<String>] = [:]
+                if let catalog = snapshot.fleetCatalog {
+                    for instance in catalog.instances where authorizer.serviceRead(instance.serviceName) {
+                        names[instance.serviceName, default: []].formUnion(instance.tags)
+                    }
+                    return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
+                }
                 for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
                     names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
                 }
@@ -63,12 +74,14 @@ enum CatalogRoutes {
         let options = try QueryOptions(request, backend: backend)
         let state = backend.state
         let (token, pretty) = (options.token, options.pretty)
+        // Fleet mode: the catalog's own index (etcd's revision of its last change).
+        let fleet = state.shared
         return BlockingAnswer(
-            watch: state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
+            watch: fleet ? state.catalogWatch : state.watch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
             evaluate: { () throws(APIError) -> Rendered in
                 let snapshot = state.snapshot
                 let authorizer = try ACLCheck.authorizer(token, backend: backend, snapshot: snapshot)
-                return Rendered(body: try render(request, snapshot, authorizer, backend.configuration()), resourceIndex: snapshot.index)
+                return Rendered(body: try render(request, snapshot, authorizer, backend.configuration()), resourceIndex: snapshot.fleetCatalog?.index ?? snapshot.index)
             },
             respond: { rendered in
                 var response = APIResponse.json(rendered.body, pretty: pretty, index: rendered.resourceIndex)

@@ -90,6 +90,7 @@ enum ConnectCARoutes {
             (cert, hit) = try await backend.leaves.fetch(LeafCache.Key(service: service, token: options.token), condition: options.condition,
                                                          wait: BlockingQuery.effectiveWait(requested: options.wait))
         } catch {
+            if case .unavailable(let reason) = error { throw APIError(status: 503, message: "no leaf certificate can be signed yet: \(reason)") }
             throw APIError.internalError("\(error)")
         }
         return try leafResponse(cert, service: service, options: options, hit: hit, cache: cache)

@@ -18,7 +18,8 @@ struct StateLoader {
         var storedProxies: [String: ProxyRecord]
     }
 
-    func load(caSettings: CASettings, now: Date) throws(StateError) -> Loaded {
+    /// - Parameter shared: fleet mode: intentions and the CA come from the fleet, not this store.
+    func load(caSettings: CASettings, now: Date, shared: Bool = false) throws(StateError) -> Loaded {
         var proxies: [String: ProxyRecord] = [:]
         var services: [String: LocalService] = [:]
         var intentions = IntentionTable()
@@ -37,9 +38,9 @@ struct StateLoader {
             }
             // An intention record is never set aside: a lost deny would silently allow traffic.
             var unusable: StoredEntry?
-            intentions = IntentionTable.load(try store.list(prefix: IntentionTable.keyPrefix), revision: store.revision) { entry in
+            if !shared { intentions = IntentionTable.load(try store.list(prefix: IntentionTable.keyPrefix), revision: store.revision) { entry in
                 unusable = unusable ?? entry
-            }
+            } }
             damagedIntention = unusable
         } catch {
             throw .persistence(error)
@@ -47,8 +48,10 @@ struct StateLoader {
         if let damagedIntention {
             throw .damagedRecord(key: damagedIntention.key, reason: "not an intention record (expected ID, SourceName, DestinationName, Action)")
         }
-        let ca = try authority(caSettings: caSettings, now: now)
+        let ca = shared ? CAPolicy.fleetPending(settings: caSettings, reason: Self.waitingForFleet)
+            : try authority(caSettings: caSettings, now: now)
         var snapshot = StateSnapshot(index: store.revision + 1, services: services, proxies: [:], intentions: intentions, ca: ca)
+        if shared { snapshot.fleetCatalog = FleetCatalog() }
         for service in services.values {
             guard let request = service.definition.managedProxy else { continue }
             let id = service.definition.proxyServiceID
@@ -60,6 +63,8 @@ struct StateLoader {
         }
         return Loaded(snapshot: snapshot, storedProxies: proxies)
     }
+
+    static let waitingForFleet = "this host has not yet seen the fleet's roots and its intermediate certificate in etcd"
 
     /// A stored API registration, or nil (and quarantined) when it is not one.
     private func service(_ entry: StoredEntry) -> ServiceDefinition? {

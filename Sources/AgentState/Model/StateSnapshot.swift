@@ -15,6 +15,8 @@ public struct StateSnapshot: Sendable, Equatable {
     public var intentions: IntentionTable
     /// The certificate authority: roots with their keys, configuration, roots index.
     public var ca: CAState
+    /// Fleet mode: every host's services and proxies as etcd holds them; nil on a single host.
+    public var fleetCatalog: FleetCatalog?
 
     public init(index: UInt64 = 1, services: [String: LocalService] = [:], proxies: [String: ManagedProxy] = [:],
                 intentions: IntentionTable = IntentionTable(), ca: CAState) {

@@ -27,6 +27,8 @@ extension AgentState {
     @discardableResult
     public func pruneCA(now: Date = Date()) throws(StateError) -> Date? {
         var next = snapshot
+        // A fleet's roots are pruned by its root holder, in etcd.
+        guard !next.ca.fleetManaged else { return nil }
         guard let (pruned, removed) = CAPolicy.pruned(next.ca, now: now) else { return next.ca.nextPrune }
         next.ca = pruned
         let committed = try commit(next)

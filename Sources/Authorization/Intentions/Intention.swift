@@ -82,13 +82,13 @@ public struct Intention: Sendable, Equatable {
         ])
     }
 
-    var storedJSON: JSONValue {
+    public var storedJSON: JSONValue {
         var members = apiJSON.objectMembers!.filter { $0.0 != "Precedence" }
         members.append(("Origin", .string(origin.rawValue)))
         return .object(members)
     }
 
-    init?(stored json: JSONValue) {
+    public init?(stored json: JSONValue) {
         guard case .string(let id)? = json["ID"], case .string(let source)? = json["SourceName"],
               case .string(let destination)? = json["DestinationName"], case .string(let action)? = json["Action"],
               let created = json["CreatedAt"]?.stringValue.flatMap(Timestamp.init(text:)),

@@ -72,6 +72,12 @@ public struct IntentionTable: Sendable, Equatable {
 
     public init() {}
 
+    /// A table holding exactly `intentions` (fleet mode: as read from etcd, with its indexes).
+    public init(shared intentions: [Intention], index: UInt64) {
+        self.intentions = Dictionary(intentions.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        self.index = max(index, 1)
+    }
+
     public static func == (lhs: IntentionTable, rhs: IntentionTable) -> Bool {
         lhs.index == rhs.index && lhs.intentions == rhs.intentions
     }

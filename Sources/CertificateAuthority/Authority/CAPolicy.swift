@@ -28,6 +28,15 @@ public enum CAPolicy {
                        config: config, signer: signer)
     }
 
+    /// A fleet host's CA before it has seen the fleet's roots and its own intermediate: it
+    /// serves no roots and signs nothing (leaf requests answer 503 with `reason`).
+    public static func fleetPending(settings: CASettings, reason: String) -> CAState {
+        var state = CAState(clusterID: "", roots: [], rootsIndex: 1, config: CAConfiguration().updated(by: settings), signer: nil)
+        state.fleetManaged = true
+        state.pendingReason = reason
+        return state
+    }
+
     /// The CA kept in the store, nil when none was ever created. A marker without usable roots
     /// is damage, never a reason to make a new CA: it throws ``CAError/corruptState(_:)``.
     public static func load(roots: StoredEntry?, config: StoredEntry?, marker: StoredEntry?) throws(CAError) -> CAState? {
@@ -81,13 +90,16 @@ public enum CAPolicy {
     /// trusted until pruned. `fileDigest` marks settings from the config files (applied once).
     public static func applying(_ settings: CASettings, fileDigest: String?, to state: CAState,
                                 now: Date) throws(CAError) -> (next: CAState, rotated: Bool) {
+        guard !state.fleetManaged, let current = state.signer else {
+            throw .invalid("the fleet's CA is managed by its root holder; change it there (connectd ca on the root holder)")
+        }
         var next = state
         next.config = state.config.updated(by: settings)
         if let fileDigest { next.config.fileSettingsHash = fileDigest }
         var rotate = settings.generateKey
         if let pem = settings.privateKey {
             let key = try parseKey(pem, place: fileDigest == nil ? "PrivateKey" : "connect.ca_config.private_key")
-            rotate = rotate || key.publicKey.rawRepresentation != state.signer.key.publicKey.rawRepresentation
+            rotate = rotate || key.publicKey.rawRepresentation != current.key.publicKey.rawRepresentation
         }
         if next.config != state.config { next.config.modifyIndex = 0 }
         guard rotate else { return (next, false) }
@@ -98,7 +110,7 @@ public enum CAPolicy {
         let pruneAt = now.addingTimeInterval(2 * next.config.leafCertTTL.timeInterval)
         let cross: Certificate
         do {
-            cross = try CertificateFactory.crossSign(signer.certificate, newKey: signer.key.publicKey, by: state.signer,
+            cross = try CertificateFactory.crossSign(signer.certificate, newKey: signer.key.publicKey, by: current,
                                                      serial: SerialNumbers.certificate(), trustDomain: state.trustDomain, now: now,
                                                      notAfter: pruneAt.addingTimeInterval(CertificateFactory.crossSignMargin))
         } catch {
@@ -122,6 +134,16 @@ public enum CAPolicy {
     public static func applyingFileSettings(_ settings: CASettings, to state: CAState,
                                             now: Date) throws(CAError) -> (next: CAState, rotated: Bool) {
         guard state.config.fileSettingsHash != settings.digest else { return (state, false) }
+        if state.fleetManaged {
+            // The fleet's root lives with its root holder; a host takes only the leaf settings.
+            guard settings.privateKey == nil, settings.rootCert == nil else {
+                throw .invalid("private_key and root_cert cannot be set in fleet mode: the fleet's root holder creates and keeps the root")
+            }
+            var next = state
+            next.config = state.config.updated(by: settings)
+            next.config.fileSettingsHash = settings.digest
+            return (next, false)
+        }
         return try applying(settings, fileDigest: settings.digest, to: state, now: now)
     }
 

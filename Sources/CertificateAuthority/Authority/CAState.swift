@@ -14,8 +14,15 @@ public struct CAState: Sendable, Equatable {
     /// The store revision that last changed the roots (`X-Consul-Index` of the roots endpoints).
     public var rootsIndex: UInt64
     public var config: CAConfiguration
-    /// The active root's key and certificate.
-    public var signer: SigningIdentity
+    /// What signs leaves: the active root's key and certificate on a single host, this host's
+    /// intermediate in fleet mode; nil while a fleet host waits for its first intermediate.
+    public var signer: SigningIdentity?
+    /// Certificates every leaf carries after itself (the fleet host's intermediate).
+    public var leafChain: [String] = []
+    /// Why no leaf can be signed while `signer` is nil.
+    public var pendingReason = "no signing key"
+    /// The roots and intermediates come from the fleet (etcd), not this host's store.
+    public var fleetManaged = false
 
     public var trustDomain: String { "\(clusterID).consul" }
 
@@ -23,8 +30,8 @@ public struct CAState: Sendable, Equatable {
         RootsView(trustDomain: trustDomain, activeRootID: roots.first(where: \.active)?.id ?? "", roots: roots, index: rootsIndex)
     }
 
-    /// Colon-hex key ID of the active root (leaves signed by another key are stale).
-    public var activeSigningKeyID: String { ColonHex.encode(signer.keyID) }
+    /// Colon-hex key ID of the key that signs leaves now (leaves signed by another key are stale).
+    public var activeSigningKeyID: String { signer.map { ColonHex.encode($0.keyID) } ?? "" }
 
     /// When the next rotated-out root is due for pruning, if any.
     public var nextPrune: Date? {
@@ -32,7 +39,17 @@ public struct CAState: Sendable, Equatable {
         return roots.compactMap { $0.rotatedOutAt?.addingTimeInterval(keep) }.min()
     }
 
+    public init(clusterID: String, roots: [CARoot], rootsIndex: UInt64, config: CAConfiguration, signer: SigningIdentity?) {
+        self.clusterID = clusterID
+        self.roots = roots
+        self.rootsIndex = rootsIndex
+        self.config = config
+        self.signer = signer
+    }
+
     public static func == (lhs: CAState, rhs: CAState) -> Bool {
         lhs.clusterID == rhs.clusterID && lhs.roots == rhs.roots && lhs.rootsIndex == rhs.rootsIndex && lhs.config == rhs.config
+            && lhs.activeSigningKeyID == rhs.activeSigningKeyID && lhs.leafChain == rhs.leafChain
+            && lhs.pendingReason == rhs.pendingReason && lhs.fleetManaged == rhs.fleetManaged
     }
 }

@@ -7,12 +7,15 @@ public enum CAError: Error, Sendable, Equatable, CustomStringConvertible {
     case persistence(String)
     /// The stored CA state cannot be used.
     case corruptState(String)
+    /// No signing key is available yet (fleet mode before the host's first intermediate): a 503.
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case .invalid(let message): message
         case .persistence(let message): "cannot save CA state: \(message)"
         case .corruptState(let message): message
+        case .unavailable(let message): message
         }
     }
 }

@@ -7,6 +7,7 @@ import AgentStore
 import Authorization
 import CertificateAuthority
 import ConnectdCore
+import Fleet
 import Foundation
 import Logging
 import ProxySupervisor
@@ -28,6 +29,8 @@ public final class Agent: AgentBackend, Sendable {
     public let nodeID: String
     public let builtinProxyCommand: [String]
     public let supervisor: Supervisor
+    /// Fleet mode: the etcd side (view, lease, catalog, CA); nil on a single host.
+    let fleet: FleetRuntime?
     private let options: AgentOptions
     private let applied: SharedValue<AgentConfiguration>
     private let reloads = ReloadGate()
@@ -45,11 +48,6 @@ public final class Agent: AgentBackend, Sendable {
             configuration = try options.loadConfiguration()
         } catch {
             throw AgentStartError(description: "invalid configuration:\n\(error)")
-        }
-        // The block is read and checked (`connectd validate`), but the agent cannot join a fleet
-        // yet; running as a mesh of one host instead would hide that.
-        if configuration.fleet != nil {
-            throw AgentStartError(description: "fleet: fleet mode is not available in this build yet; remove the fleet block to run as a single host")
         }
         var devDirectory: String?
         if options.dev && configuration.dataDir == nil {
@@ -85,7 +83,7 @@ public final class Agent: AgentBackend, Sendable {
         nodeID = try Self.nodeID(store)
         do throws(StateError) {
             state = try AgentState(store: store, allocator: Self.allocator(configuration), caSettings: configuration.caSettings,
-                                   logger: logger)
+                                   logger: logger, shared: configuration.fleet != nil)
         } catch {
             throw AgentStartError(description: Self.describe(error, store: store))
         }
@@ -99,6 +97,25 @@ public final class Agent: AgentBackend, Sendable {
         leaves = LeafCache(authority: { state.snapshot.ca },
                            rootChangeJitter: configuration.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter,
                            datacenter: { appliedConfiguration.value.datacenter })
+        if let settings = configuration.fleet {
+            guard settings.etcdCAFile == nil else {
+                throw AgentStartError(description: "fleet.etcd_ca_file: TLS to etcd is not available in this build yet; use http:// endpoints on a trusted network")
+            }
+            let nodeID = nodeID
+            do {
+                fleet = try FleetRuntime(settings: settings, dataDir: dataDir, node: configuration.nodeName,
+                                         clusterID: configuration.caSettings.clusterID, state: state, health: health,
+                                         identity: {
+                                             let current = appliedConfiguration.value
+                                             return CatalogPublisher.Identity(node: current.nodeName, nodeID: nodeID, datacenter: current.datacenter,
+                                                                              address: current.advertisedAddress)
+                                         }, logger: logger)
+            } catch {
+                throw AgentStartError(description: "fleet: \(error)")
+            }
+        } else {
+            fleet = nil
+        }
         let builtin = [Self.executablePath(), "proxy"]
         builtinProxyCommand = builtin
         let applied = self.applied
@@ -115,6 +132,7 @@ public final class Agent: AgentBackend, Sendable {
         } catch {
             throw AgentStartError(description: "cannot apply the configuration: \(error)")
         }
+        await fleet?.start()
         let snapshot = state.snapshot
         logger.info("agent started", metadata: [
             "datacenter": "\(configuration().datacenter)", "node": "\(configuration().nodeName)",
@@ -211,8 +229,9 @@ public final class Agent: AgentBackend, Sendable {
                                     logger: httpLogger, onListening: listening)
         var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
+        let fleetServices = (fleet?.services ?? []).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: testHooks + [
+            services: testHooks + fleetServices + [
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: CAMaintenanceService(state: state, leaves: leaves, logger: logger)),
@@ -233,7 +252,9 @@ public final class Agent: AgentBackend, Sendable {
         defer { notifier.flush(within: .seconds(1)) }
         do {
             try await group.run()
+            await fleet?.shutdown()
         } catch {
+            await fleet?.shutdown()
             let description = Self.describe(error, configuration)
             notifier.failed("failed: \(description)")
             throw AgentStartError(description: "agent stopped with an error: \(description)")

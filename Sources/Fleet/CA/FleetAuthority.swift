@@ -1,0 +1,217 @@
+// This host's part in the fleet's CA. Every host keeps an intermediate key on its own disk
+// (`<data_dir>/fleet/intermediate-key.pem`, 0600), posts a CSR for it under `ca/csr/<node>`, and
+// signs leaves once the root holder's signature is under `ca/intermediates/<node>`. A root holder
+// also keeps the root (`<data_dir>/fleet/root.json`, never in etcd), creates `ca/roots` when the
+// prefix has none (a create-only transaction, so two holders cannot both win), and signs every
+// host's CSR, again at half-life.
+
+import AgentStore
+import CertificateAuthority
+import ConnectdCore
+import Crypto
+import EtcdClient
+import Foundation
+import Logging
+import X509
+
+public actor FleetAuthority {
+    private let client: EtcdClient
+    private let keys: FleetKeys
+    private let node: String
+    private let directory: String
+    private let rootHolder: Bool
+    private let clusterIDSetting: String?
+    private let logger: Logger
+    public nonisolated let hostKey: P256.Signing.PrivateKey
+    /// The root this holder keeps, once loaded or created.
+    private var root: (identity: SigningIdentity, clusterID: String)?
+    private var warned: Set<String> = []
+
+    public init(client: EtcdClient, keys: FleetKeys, node: String, directory: String, rootHolder: Bool, clusterID: String?,
+                logger: Logger) throws {
+        self.client = client
+        self.keys = keys
+        self.node = node
+        self.directory = directory
+        self.rootHolder = rootHolder
+        self.clusterIDSetting = clusterID
+        self.logger = logger
+        hostKey = try Self.loadOrCreateKey(directory + "/intermediate-key.pem")
+        if rootHolder { root = try Self.loadRoot(directory + "/root.json") }
+    }
+
+    // MARK: - What the host serves
+
+    /// The CA this host serves from `view`: the fleet's roots, and its intermediate as signer.
+    public nonisolated func caState(_ view: FleetView, now: Date = Date()) -> CAState {
+        let published = Self.roots(view)
+        let intermediate = view.entries[FleetKeys.intermediate(node)].flatMap { IntermediateRecord.decode($0.value) }
+        return IntermediateCA.hostState(clusterID: published?.clusterID ?? "", roots: published?.roots ?? [],
+                                        // Moves with the roots and with this host's intermediate (its signer).
+                                        rootsIndex: UInt64(max(1, view.entries[FleetKeys.roots]?.modRevision ?? 1,
+                                                               view.entries[FleetKeys.intermediate(node)]?.modRevision ?? 1)),
+                                        intermediatePEM: intermediate?.certPEM, key: hostKey, now: now)
+    }
+
+    static func roots(_ view: FleetView) -> (clusterID: String, roots: [CARoot])? {
+        guard let entry = view.entries[FleetKeys.roots], let json = try? JSONParser.parse(Array(entry.value)),
+              case .string(let clusterID)? = json["ClusterID"], case .array(let list)? = json["Roots"] else { return nil }
+        let roots = list.compactMap { CARoot(published: $0, index: UInt64(entry.modRevision)) }
+        return roots.isEmpty ? nil : (clusterID, roots)
+    }
+
+    // MARK: - Keeping it current
+
+    /// One round against `view`: the root holder publishes the root and signs what is due;
+    /// every host makes sure its CSR is posted.
+    public func reconcile(_ view: FleetView, now: Date = Date()) async {
+        do throws(EtcdError) {
+            if rootHolder { try await holdRoot(view, now: now) }
+            try await postRequest(view)
+        } catch {
+            note("etcd", "fleet CA: etcd call failed; retrying", error: "\(error)")
+        }
+    }
+
+    private func postRequest(_ view: FleetView) async throws(EtcdError) {
+        let mine = Certificate.PublicKey(hostKey.publicKey)
+        if let posted = view.entries[FleetKeys.csr(node)].flatMap({ RequestRecord.decode($0.value) }),
+           (try? IntermediateCA.requestedKey(posted.csrPEM)) == mine {
+            return
+        }
+        let pem: String
+        do throws(CAError) {
+            pem = try IntermediateCA.request(key: hostKey, node: node)
+        } catch {
+            note("csr", "fleet CA: cannot make this host's CSR", error: "\(error)")
+            return
+        }
+        let record = RequestRecord(node: node, csrPEM: pem, requestedAt: RFC3339.format(Date()))
+        _ = try await client.put(PutRequest(key: keys.full(FleetKeys.csr(node)), value: record.encoded))
+        logger.info("fleet CA: posted this host's CSR", metadata: ["node": "\(node)"])
+    }
+
+    private func holdRoot(_ view: FleetView, now: Date) async throws(EtcdError) {
+        guard let published = Self.roots(view) else {
+            try await createRoot(now: now)
+            return
+        }
+        guard let root, let active = published.roots.first(where: \.active),
+              active.rootCertPEM == KeyMaterial.pem(root.identity.certificate) else {
+            note("not-holder", "fleet CA: the fleet's active root is not the one this root holder keeps; it signs nothing",
+                 error: "active root \(published.roots.first(where: \.active)?.id ?? "none")")
+            return
+        }
+        for (key, entry) in view.entries(under: "ca/csr/") {
+            guard let request = RequestRecord.decode(entry.value) else { continue }
+            let requested: Certificate.PublicKey
+            do throws(CAError) {
+                requested = try IntermediateCA.requestedKey(request.csrPEM)
+            } catch {
+                note("csr:\(key)", "fleet CA: refusing a CSR", error: "\(key): \(error)")
+                continue
+            }
+            let existing = view.entries[FleetKeys.intermediate(request.node)].flatMap { IntermediateRecord.decode($0.value) }
+            if let existing, !IntermediateCA.needsRenewal(existing.certPEM, for: requested, activeRoot: active, now: now) { continue }
+            let certificate: Certificate
+            do throws(CAError) {
+                certificate = try IntermediateCA.sign(requested, node: request.node, by: root.identity,
+                                                      trustDomain: "\(root.clusterID).consul", now: now)
+            } catch {
+                note("sign:\(key)", "fleet CA: cannot sign an intermediate", error: "\(error)")
+                continue
+            }
+            let record = IntermediateRecord(node: request.node, certPEM: KeyMaterial.pem(certificate), rootID: active.id,
+                                            notAfter: RFC3339.format(certificate.notValidAfter))
+            _ = try await client.put(PutRequest(key: keys.full(FleetKeys.intermediate(request.node)), value: record.encoded))
+            logger.info("fleet CA: signed an intermediate", metadata: [
+                "node": "\(request.node)", "not_after": "\(record.notAfter)", "renewal": "\(existing != nil)"])
+        }
+    }
+
+    /// The first root holder to find the prefix empty creates the root; the others lose the
+    /// create-only transaction and keep theirs to themselves.
+    private func createRoot(now: Date) async throws(EtcdError) {
+        if root == nil {
+            let clusterID = clusterIDSetting ?? UUID().uuidString.lowercased()
+            do {
+                let (identity, _) = try IntermediateCA.newRoot(clusterID: clusterID, now: now)
+                try Self.saveRoot(identity, clusterID: clusterID, to: directory + "/root.json")
+                root = (identity, clusterID)
+            } catch {
+                note("root", "fleet CA: cannot create the root", error: "\(error)")
+                return
+            }
+        }
+        guard let root else { return }
+        let record = IntermediateCA.published(root.identity, clusterID: root.clusterID)
+        let value = JSONValue.object([("ClusterID", .string(root.clusterID)), ("TrustDomain", .string("\(root.clusterID).consul")),
+                                      ("Roots", .array([record.publishedJSON]))])
+        let key = keys.full(FleetKeys.roots)
+        let response = try await client.txn(TxnRequest(compare: [.absent(key)],
+                                                       success: [.put(PutRequest(key: key, value: Data(value.encoded().utf8)))]))
+        if response.applied {
+            logger.info("fleet CA: created the fleet's root", metadata: ["root": "\(record.id)", "trust_domain": "\(root.clusterID).consul"])
+        } else {
+            logger.warning("fleet CA: another root holder created the fleet's root first; this one signs nothing")
+        }
+    }
+
+    private func note(_ topic: String, _ message: Logger.Message, error: String) {
+        guard warned.insert(topic + error).inserted else { return }
+        logger.warning(message, metadata: ["error": "\(error)"])
+    }
+
+    // MARK: - Files
+
+    static func loadOrCreateKey(_ path: String) throws -> P256.Signing.PrivateKey {
+        if FileManager.default.fileExists(atPath: path) {
+            let text = String(decoding: try AtomicFile.read(path), as: UTF8.self)
+            do {
+                return try KeyMaterial.privateKey(pem: text)
+            } catch {
+                throw StoreError(key: path, message: "\(error) (move it aside to make a new one; the root holder then signs the new key)")
+            }
+        }
+        let key = P256.Signing.PrivateKey()
+        try AtomicFile.write(Array(KeyMaterial.sec1PEM(key).utf8), to: path)
+        return key
+    }
+
+    static func loadRoot(_ path: String) throws -> (identity: SigningIdentity, clusterID: String)? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let json = try JSONParser.parse(try AtomicFile.read(path))
+        guard case .string(let clusterID)? = json["ClusterID"], case .string(let keyPEM)? = json["PrivateKey"],
+              case .string(let certPEM)? = json["RootCert"] else {
+            throw StoreError(key: path, message: "expected ClusterID, PrivateKey and RootCert")
+        }
+        return (SigningIdentity(key: try KeyMaterial.privateKey(pem: keyPEM), certificate: try KeyMaterial.certificate(pem: certPEM)), clusterID)
+    }
+
+    static func saveRoot(_ identity: SigningIdentity, clusterID: String, to path: String) throws {
+        let json = JSONValue.object([("ClusterID", .string(clusterID)), ("RootCert", .string(KeyMaterial.pem(identity.certificate))),
+                                     ("PrivateKey", .string(KeyMaterial.sec1PEM(identity.key)))])
+        try AtomicFile.write(Array(json.encoded(pretty: true).utf8), to: path)
+    }
+}
+
+/// `ca/csr/<node>`.
+struct RequestRecord: Codable {
+    var node: String
+    var csrPEM: String
+    var requestedAt: String
+    enum CodingKeys: String, CodingKey { case node = "Node", csrPEM = "CSR", requestedAt = "RequestedAt" }
+    var encoded: Data { (try? JSONEncoder().encode(self)) ?? Data() }
+    static func decode(_ data: Data) -> RequestRecord? { try? JSONDecoder().decode(RequestRecord.self, from: data) }
+}
+
+/// `ca/intermediates/<node>`.
+struct IntermediateRecord: Codable {
+    var node: String
+    var certPEM: String
+    var rootID: String
+    var notAfter: String
+    enum CodingKeys: String, CodingKey { case node = "Node", certPEM = "CertPEM", rootID = "RootID", notAfter = "NotAfter" }
+    var encoded: Data { (try? JSONEncoder().encode(self)) ?? Data() }
+    static func decode(_ data: Data) -> IntermediateRecord? { try? JSONDecoder().decode(IntermediateRecord.self, from: data) }
+}

@@ -1,0 +1,147 @@
+// Publishes this host's services and managed proxies (with the proxy listener check) under its
+// lease, and keeps them there: every second what should be published is compared with what was
+// written, and every few seconds with what the view shows (anti-entropy: a registration made
+// while etcd was unreachable, or an entry lost with an expired lease, is written again).
+
+import AgentConfig
+import AgentState
+import EtcdClient
+import Foundation
+import Logging
+import ServiceLifecycle
+
+public actor CatalogPublisher: Service {
+    public struct Identity: Sendable {
+        public var node: String
+        public var nodeID: String
+        public var datacenter: String
+        public var address: String
+
+        public init(node: String, nodeID: String, datacenter: String, address: String) {
+            self.node = node
+            self.nodeID = nodeID
+            self.datacenter = datacenter
+            self.address = address
+        }
+    }
+
+    private let client: EtcdClient
+    private let keys: FleetKeys
+    private let state: AgentState
+    private let health: HealthBoard
+    private let identity: @Sendable () -> Identity
+    private let view: @Sendable () async -> FleetView
+    private let logger: Logger
+    private var lease: Int64?
+    /// Key → value as last written under `lease`.
+    private var written: [String: Data] = [:]
+    private var passes = 0
+    private var lastError: String?
+    /// etcd takes at most 128 operations per transaction.
+    static let batch = 100
+
+    public init(client: EtcdClient, keys: FleetKeys, state: AgentState, health: HealthBoard, identity: @escaping @Sendable () -> Identity,
+                view: @escaping @Sendable () async -> FleetView, logger: Logger) {
+        self.client = client
+        self.keys = keys
+        self.state = state
+        self.health = health
+        self.identity = identity
+        self.view = view
+        self.logger = logger
+    }
+
+    /// A new lease (first, or after the old one was lost): everything is written again under it.
+    public func leaseGranted(_ id: Int64) async {
+        lease = id
+        written = [:]
+        await publish()
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await publish()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
+
+    /// What this host should have in the catalog now, by relative key.
+    func desired() -> [String: Data] {
+        let snapshot = state.snapshot
+        let me = identity()
+        var records: [CatalogRecord] = []
+        for service in snapshot.services.values {
+            let definition = service.definition
+            records.append(CatalogRecord(CatalogInstance(
+                node: me.node, nodeID: me.nodeID, address: definition.address.isEmpty ? me.address : definition.address,
+                datacenter: me.datacenter, serviceID: definition.id, serviceName: definition.name, kind: "", port: definition.port,
+                tags: definition.tags ?? [])))
+        }
+        for proxy in snapshot.proxies.values {
+            let check = health.status(of: proxy.proxyServiceID)
+            records.append(CatalogRecord(CatalogInstance(
+                node: me.node, nodeID: me.nodeID, address: me.address, datacenter: me.datacenter, serviceID: proxy.proxyServiceID,
+                serviceName: proxy.proxyServiceName, kind: "connect-proxy", port: proxy.bindPort, destinationName: proxy.targetServiceName,
+                destinationServiceID: proxy.targetServiceID, passing: check.isPassing, checkOutput: check.output)))
+        }
+        var result = Dictionary(records.map { ($0.key, $0.encoded) }, uniquingKeysWith: { first, _ in first })
+        let host = ["Node": me.node, "NodeID": me.nodeID, "Address": me.address, "Datacenter": me.datacenter]
+        result[FleetKeys.host(me.node)] = (try? JSONEncoder().encode(host)) ?? Data()
+        return result
+    }
+
+    /// One pass: writes what differs from what was written; every fifth pass (and whenever the
+    /// written set is empty) against the view instead, which also removes stale keys of this node.
+    func publish() async {
+        guard let lease else { return }
+        let want = desired()
+        passes += 1
+        if passes % 5 == 0 || written.isEmpty {
+            let current = await view()
+            let node = identity().node
+            written = [:]
+            for (key, entry) in current.entries where entry.lease == lease && Self.belongs(key, to: node) {
+                written[key] = entry.value
+            }
+            // Keys of this node under another (dead) lease, or no longer wanted: delete.
+            for (key, entry) in current.entries where Self.belongs(key, to: node) && (want[key] == nil || entry.lease != lease) {
+                written[key] = written[key] ?? Data("\u{0}stale".utf8)
+            }
+        }
+        var operations: [RequestOp] = []
+        var applied: [String: Data?] = [:]
+        for (key, value) in want.sorted(by: { $0.key < $1.key }) where written[key] != value {
+            operations.append(.put(PutRequest(key: keys.full(key), value: value, lease: lease)))
+            applied[key] = value
+        }
+        for key in written.keys.sorted() where want[key] == nil {
+            operations.append(.delete(DeleteRangeRequest(key: keys.full(key))))
+            applied[key] = .some(nil)
+        }
+        guard !operations.isEmpty else { return }
+        var start = 0
+        while start < operations.count {
+            let chunk = Array(operations[start..<min(start + Self.batch, operations.count)])
+            do throws(EtcdError) {
+                _ = try await client.txn(TxnRequest(compare: [], success: chunk))
+            } catch {
+                let text = "\(error)"
+                if lastError != text { logger.warning("cannot publish this host's catalog entries; retrying", metadata: ["error": "\(text)"]) }
+                lastError = text
+                // Compare against the view on the next pass: what landed is known only there.
+                written = [:]
+                return
+            }
+            start += Self.batch
+        }
+        if lastError != nil { logger.info("catalog entries published again") }
+        lastError = nil
+        for (key, value) in applied {
+            if let value { written[key] = value } else { written.removeValue(forKey: key) }
+        }
+    }
+
+    static func belongs(_ key: String, to node: String) -> Bool {
+        key == FleetKeys.host(node) || FleetKeys.catalogNode(key) == node
+    }
+}

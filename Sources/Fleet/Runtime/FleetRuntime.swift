@@ -1,0 +1,108 @@
+// Fleet mode put together for one agent: the etcd client, the view (from disk first, so a
+// restart during an outage serves at once, then listed and watched), the host's lease and its
+// catalog entries, the CA, and intention writes. What the view brings is handed to AgentState.
+
+import AgentConfig
+import AgentState
+import AgentStore
+import EtcdClient
+import Foundation
+import Logging
+import ServiceLifecycle
+
+public final class FleetRuntime: Sendable {
+    public let client: EtcdClient
+    public let keys: FleetKeys
+    public let feed: FleetViewFeed
+    public let lease: LeaseKeeper
+    public let publisher: CatalogPublisher
+    public let authority: FleetAuthority
+    private let state: AgentState
+    private let logger: Logger
+    /// A host's lease TTL: its entries leave the catalog this long after it stops answering.
+    public static let leaseTTL: Int64 = 10
+
+    /// - Parameter identity: this host as the catalog shows it (read at each publication).
+    public init(settings: FleetSettings, dataDir: String, node: String, clusterID: String?, state: AgentState, health: HealthBoard,
+                identity: @escaping @Sendable () -> CatalogPublisher.Identity, logger: Logger) throws {
+        var named = logger
+        named[metadataKey: "component"] = "fleet"
+        let fleetLogger = named
+        self.logger = fleetLogger
+        self.state = state
+        var password: String?
+        if let file = settings.etcdPasswordFile {
+            password = String(decoding: try AtomicFile.read(file, limit: 4096), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let client = EtcdClient(EtcdClient.Settings(endpoints: settings.etcdEndpoints, username: settings.etcdUsername, password: password),
+                                logger: fleetLogger)
+        self.client = client
+        keys = FleetKeys(keyPrefix: settings.keyPrefix)
+        let directory = dataDir + "/fleet"
+        try AtomicFile.makeDirectory(directory)
+        let file = FleetViewFile(directory: directory)
+        let saved = file.load { problem in fleetLogger.warning("the saved fleet view is unreadable; starting empty", metadata: ["problem": "\(problem)"]) }
+        authority = try FleetAuthority(client: client, keys: keys, node: node, directory: directory, rootHolder: settings.rootHolder,
+                                       clusterID: clusterID, logger: fleetLogger)
+        let authority = authority
+        let keys = keys
+        feed = FleetViewFeed(client: client, keys: keys, file: file, initial: saved ?? FleetView(), logger: fleetLogger) { view, touched in
+            await Self.adopt(view, touched: touched, into: state, authority: authority, logger: fleetLogger)
+            await authority.reconcile(view)
+        }
+        let feed = feed
+        publisher = CatalogPublisher(client: client, keys: keys, state: state, health: health, identity: identity,
+                                     view: { await feed.view }, logger: fleetLogger)
+        let publisher = publisher
+        lease = LeaseKeeper(client: client, ttlSeconds: Self.leaseTTL, logger: fleetLogger) { id in await publisher.leaseGranted(id) }
+        if let saved {
+            fleetLogger.info("serving the saved fleet view until etcd answers", metadata: ["revision": "\(saved.revision)"])
+        }
+        initial = saved ?? FleetView()
+    }
+
+    private let initial: FleetView
+
+    /// Hands the saved view to the state and routes intention writes to etcd; call before serving.
+    public func start() async {
+        await state.setSharedWriter(EtcdIntentionWriter(client: client, keys: keys))
+        await Self.adopt(initial, touched: ["ca", "intentions", "catalog"], into: state, authority: authority, logger: logger)
+    }
+
+    /// The services to run in the agent's group.
+    public var services: [any Service] {
+        [feed, lease, publisher, FleetCAService(feed: feed, authority: authority, state: state, logger: logger)]
+    }
+
+    /// Closes etcd connections (after the group stopped).
+    public func shutdown() async { try? await client.shutdown() }
+
+    static func adopt(_ view: FleetView, touched: Set<String>, into state: AgentState, authority: FleetAuthority, logger: Logger) async {
+        let intentions = touched.contains("intentions") ? view.intentions { key in
+            logger.error("an intention record in etcd is unreadable; it is ignored", metadata: ["key": "\(key)"])
+        } : nil
+        let ca = touched.contains("ca") ? authority.caState(view) : nil
+        let catalog = touched.contains("catalog") ? view.catalog : nil
+        await state.adoptShared(intentions: intentions, ca: ca, catalog: catalog)
+    }
+}
+
+/// Re-checks the CA every 30 s even when etcd is quiet: the root holder's half-life renewals,
+/// and this host's intermediate expiring while etcd is unreachable.
+struct FleetCAService: Service {
+    let feed: FleetViewFeed
+    let authority: FleetAuthority
+    let state: AgentState
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(30)) }
+            if Task.isShuttingDownGracefully { break }
+            let view = await feed.view
+            await authority.reconcile(view)
+            await state.adoptShared(ca: authority.caState(view))
+        }
+    }
+}
