@@ -146,9 +146,11 @@ let package = Package(
             "ProxySupervisor", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["connectd"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["connectd", "EtcdTestSupport"]),
+        // A real 3-member etcd cluster for the tests that need one.
+        .target(name: "EtcdTestSupport", dependencies: ["ConnectdCore"], path: "Tests/EtcdTestSupport"),
         .testTarget(name: "EtcdClientTests", dependencies: [
-            "EtcdClient", "ConnectdCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            "EtcdClient", "ConnectdCore", "EtcdTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import ConnectdCore
 import EtcdClient
 import Foundation

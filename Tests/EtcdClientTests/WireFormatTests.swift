@@ -1,4 +1,5 @@
 @testable import EtcdClient
+import EtcdTestSupport
 import Foundation
 import Testing
 

@@ -1,22 +1,25 @@
+// A real etcd cluster for tests (a library both the etcd client's and the end-to-end tests use).
+
 import ConnectdCore
 import Foundation
 
 /// A real 3-member etcd cluster from Debian's `etcd-server` on free loopback ports, its data in a
 /// temporary directory, with short raft timers and pre-vote; every member is stopped by PID.
-final class EtcdCluster: @unchecked Sendable {
-    struct Member {
-        let name: String
-        let clientURL: String
-        let peerURL: String
-        let process: Process
+public final class EtcdCluster: @unchecked Sendable {
+    public struct Member {
+        public let name: String
+        public let clientURL: String
+        public let peerURL: String
+        public fileprivate(set) var process: Process
+        let arguments: [String]
     }
 
-    let directory: String
-    private(set) var members: [Member] = []
+    public let directory: String
+    public private(set) var members: [Member] = []
 
-    var endpoints: [String] { members.map(\.clientURL) }
+    public var endpoints: [String] { members.map(\.clientURL) }
 
-    init(size: Int = 3, extraArguments: [String] = []) throws {
+    public init(size: Int = 3, extraArguments: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-etcd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ports = (0..<size).map { _ in (client: Self.port(), peer: Self.port()) }
@@ -26,7 +29,7 @@ final class EtcdCluster: @unchecked Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
             let client = "http://127.0.0.1:\(port.client)", peer = "http://127.0.0.1:\(port.peer)"
-            process.arguments = [
+            let arguments = [
                 "--name", name, "--data-dir", directory + "/" + name,
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -34,12 +37,13 @@ final class EtcdCluster: @unchecked Sendable {
                 "--heartbeat-interval", "25", "--election-timeout", "250", "--pre-vote",
                 "--experimental-watch-progress-notify-interval", "1s", "--logger", "zap", "--log-level", "error",
             ] + extraArguments
+            process.arguments = arguments
             FileManager.default.createFile(atPath: directory + "/" + name + ".log", contents: nil)
             let log = FileHandle(forWritingAtPath: directory + "/" + name + ".log")
             process.standardOutput = log
             process.standardError = log
             try process.run()
-            members.append(Member(name: name, clientURL: client, peerURL: peer, process: process))
+            members.append(Member(name: name, clientURL: client, peerURL: peer, process: process, arguments: arguments))
         }
         guard waitUntilHealthy(seconds: 20) else {
             let logs = names.map { (try? String(contentsOfFile: directory + "/" + $0 + ".log", encoding: .utf8)) ?? "" }
@@ -52,7 +56,7 @@ final class EtcdCluster: @unchecked Sendable {
     private static func port() -> Int { SocketAddress.freeLoopbackPort() ?? Int.random(in: 40000...50000) }
 
     /// Every running member reports itself healthy (it has a leader).
-    func waitUntilHealthy(seconds: Double) -> Bool {
+    public func waitUntilHealthy(seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let healthy = members.filter(\.process.isRunning).allSatisfy { member in
@@ -67,8 +71,22 @@ final class EtcdCluster: @unchecked Sendable {
         return false
     }
 
+    /// Starts a stopped member again on its data (it rejoins the cluster).
+    public func restart(_ index: Int) throws {
+        guard !members[index].process.isRunning else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/etcd")
+        process.arguments = members[index].arguments
+        let log = FileHandle(forWritingAtPath: directory + "/" + members[index].name + ".log")
+        log?.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        members[index].process = process
+    }
+
     /// SIGKILL to one member.
-    func kill(_ index: Int) {
+    public func kill(_ index: Int) {
         let process = members[index].process
         guard process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
@@ -77,14 +95,14 @@ final class EtcdCluster: @unchecked Sendable {
 
     /// Stops every member by PID (SIGKILL: the data is thrown away anyway, and a graceful stop
     /// waits for leadership transfers between members that are all stopping) and removes the data.
-    func stop() {
+    public func stop() {
         for member in members where member.process.isRunning { Glibc.kill(member.process.processIdentifier, SIGKILL) }
         for member in members { member.process.waitUntilExit() }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Runs `body` with a fresh cluster and stops it afterwards, whatever `body` does.
-    static func with<T>(extraArguments: [String] = [], _ body: (EtcdCluster) async throws -> T) async throws -> T {
+    public static func with<T>(extraArguments: [String] = [], _ body: (EtcdCluster) async throws -> T) async throws -> T {
         let cluster = try EtcdCluster(extraArguments: extraArguments)
         defer { cluster.stop() }
         return try await body(cluster)
@@ -92,7 +110,7 @@ final class EtcdCluster: @unchecked Sendable {
 
     /// Runs etcdctl against the cluster; returns its exit status and output.
     @discardableResult
-    func etcdctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    public func etcdctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         process.arguments = ["--endpoints", endpoints.joined(separator: ","), "--dial-timeout", "2s", "--command-timeout", "5s"] + arguments
