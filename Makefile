@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)/connectd
 
-.PHONY: setup build run test completions man
+.PHONY: setup build run fleet test completions man
 
 setup:
 	@scripts/setup
@@ -19,6 +19,11 @@ run: build
 	$(BIN) demo-http -name db -listen 127.0.0.1:8081 & db=$$!; \
 	trap 'kill $$web $$db 2>/dev/null' EXIT INT TERM; \
 	$(BIN) agent -dev -config-dir contrib/dev
+
+## A fleet on this machine: 3 etcd members on free loopback ports and two agents, host-a (web, the
+## root holder) and host-b (db), each service behind a managed `connectd proxy`. Ctrl-C stops all.
+fleet: build
+	@CONNECTD_BIN=$(BIN) scripts/fleet
 
 ## Build and run every test: Swift unit, HTTP and end-to-end tests, then the Python client tests.
 # --no-parallel: the end-to-end tests block while they drive real processes, and in parallel they

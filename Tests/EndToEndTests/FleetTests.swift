@@ -32,15 +32,21 @@ import Testing
 
         /// Writes host `node`'s config and starts its agent. `services` is the JSON of `services`.
         @discardableResult
-        func start(_ node: String, rootHolder: Bool, services: String = "[]", firstProxyPort: Int) throws -> AgentProcess {
+        func start(_ node: String, rootHolder: Bool, services: String = "[]", firstProxyPort: Int, etcdPassword: String? = nil) throws -> AgentProcess {
             let config = dir + "/" + node
             try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
             let endpoints = cluster.endpoints.map { "\"\($0)\"" }.joined(separator: ", ")
+            var user = ""
+            if let etcdPassword {
+                let file = dir + "/" + node + "-etcd-password"
+                FileManager.default.createFile(atPath: file, contents: Data(etcdPassword.utf8), attributes: [.posixPermissions: 0o600])
+                user = #", "etcd_username": "\#(node)", "etcd_password_file": "\#(file)""#
+            }
             try """
             {"node_name": "\(node)", "bind_addr": "127.0.0.1", "advertise_addr": "127.0.0.1",
              "ports": {"proxy_min_port": \(firstProxyPort), "proxy_max_port": \(firstProxyPort + 50)},
              "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"}},
-             "fleet": {"etcd_endpoints": [\(endpoints)], "key_prefix": "connectd/", "root_holder": \(rootHolder)},
+             "fleet": {"etcd_endpoints": [\(endpoints)], "key_prefix": "connectd/", "root_holder": \(rootHolder)\(user)},
              "services": \(services)}
             """.write(toFile: config + "/agent.json", atomically: true, encoding: .utf8)
             // A fixed HTTP port, so a restarted agent adopts its proxies.
@@ -55,15 +61,16 @@ import Testing
             hosts[node] = try AgentProcess(arguments[node]!)
         }
 
-        /// host-a (root holder) with web and its upstream to db; host-b with db.
-        func startWebAndDb() throws {
+        /// host-a (root holder) with web and its upstream to db; host-b with db. With
+        /// `passwords`, each host logs in to etcd as its own user.
+        func startWebAndDb(passwords: [String: String] = [:]) throws {
             let web = try app("web"), db = try app("db")
             try start("host-a", rootHolder: true, services: """
                 [{"name": "web", "port": \(web), "connect": {"proxy": {"upstreams": [{"destination_name": "db", "local_bind_port": \(upstreamPort)}]}}}]
-                """, firstProxyPort: freeRange())
+                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-a"])
             try start("host-b", rootHolder: false, services: """
                 [{"name": "db", "port": \(db), "connect": {"proxy": {}}}]
-                """, firstProxyPort: freeRange())
+                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-b"])
         }
 
         var rangeBase = Int.random(in: 0..<40) * 100 + 21000
@@ -237,6 +244,40 @@ import Testing
         }
         #expect(seen != nil, "cache never reached host-b; host-a log:\n\(fleet.host("host-a").log)")
         #expect(fleet.throughUpstream() == "hello from db\n")
+    }
+
+    /// etcd auth on, users and roles made by contrib/fleet/etcd-auth: each host logs in as its
+    /// own user, the mesh works, and a host's user cannot write another host's CA keys.
+    @Test(.timeLimit(.minutes(2))) func withEtcdAuthEachHostWritesOnlyWhatItsRoleAllows() throws {
+        let fleet = try Fleet(label: "fleet-auth")
+        defer { fleet.stop() }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("contrib/fleet/etcd-auth").path
+        func run(_ arguments: [String], _ environment: [String: String]) throws -> CommandResult {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: script)
+            process.arguments = arguments
+            process.environment = ["PATH": "/usr/bin:/bin", "ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": fleet.cluster.endpoints.joined(separator: ","),
+                                   "ETCD_ROOT_PASSWORD": "rootpw"].merging(environment) { $1 }
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return CommandResult(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+        }
+        for (arguments, password) in [(["enable"], ""), (["add-host", "host-a", "root-holder"], "pw-a"), (["add-host", "host-b"], "pw-b")] {
+            let result = try run(arguments, ["CONNECTD_HOST_PASSWORD": password])
+            #expect(result.status == 0, "\(arguments): \(result.output)")
+        }
+        try fleet.startWebAndDb(passwords: ["host-a": "pw-a", "host-b": "pw-b"])
+        #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil,
+                "host-a log:\n\(fleet.host("host-a").log)\nhost-b log:\n\(fleet.host("host-b").log)")
+        let forged = try fleet.cluster.etcdctl(["--user", "host-b:pw-b", "put", "connectd/v1/ca/intermediates/host-a", "forged"])
+        #expect(forged.status != 0 && forged.output.contains("permission denied"), "\(forged.output)")
+        let own = try fleet.cluster.etcdctl(["--user", "host-b:pw-b", "get", "connectd/v1/ca/roots", "--print-value-only"])
+        #expect(own.status == 0 && own.output.contains("ClusterID"), "\(own.output)")
     }
 
     @Test(.timeLimit(.minutes(2))) func twoRootHoldersStartedAtOnceCreateOneRoot() throws {

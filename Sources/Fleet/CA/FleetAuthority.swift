@@ -26,6 +26,8 @@ public actor FleetAuthority {
     /// The root this holder keeps, once loaded or created.
     private var root: (identity: SigningIdentity, clusterID: String)?
     private var warned: Set<String> = []
+    /// Intermediates this holder wrote that the view may not show yet: node → (key, when).
+    private var signed: [String: (key: Certificate.PublicKey, at: Date)] = [:]
 
     public init(client: EtcdClient, keys: FleetKeys, node: String, directory: String, rootHolder: Bool, clusterID: String?,
                 logger: Logger) throws {
@@ -113,6 +115,8 @@ public actor FleetAuthority {
             }
             let existing = view.entries[FleetKeys.intermediate(request.node)].flatMap { IntermediateRecord.decode($0.value) }
             if let existing, !IntermediateCA.needsRenewal(existing.certPEM, for: requested, activeRoot: active, now: now) { continue }
+            // Written a moment ago and not back through the watch yet: not again.
+            if let recent = signed[request.node], recent.key == requested, now.timeIntervalSince(recent.at) < 30 { continue }
             let certificate: Certificate
             do throws(CAError) {
                 certificate = try IntermediateCA.sign(requested, node: request.node, by: root.identity,
@@ -123,7 +127,14 @@ public actor FleetAuthority {
             }
             let record = IntermediateRecord(node: request.node, certPEM: KeyMaterial.pem(certificate), rootID: active.id,
                                             notAfter: RFC3339.format(certificate.notValidAfter))
-            _ = try await client.put(PutRequest(key: keys.full(FleetKeys.intermediate(request.node)), value: record.encoded))
+            // Noted before the write: a reconcile that runs while this one waits must not sign again.
+            signed[request.node] = (requested, now)
+            do throws(EtcdError) {
+                _ = try await client.put(PutRequest(key: keys.full(FleetKeys.intermediate(request.node)), value: record.encoded))
+            } catch {
+                signed.removeValue(forKey: request.node)
+                throw error
+            }
             logger.info("fleet CA: signed an intermediate", metadata: [
                 "node": "\(request.node)", "not_after": "\(record.notAfter)", "renewal": "\(existing != nil)"])
         }
@@ -152,9 +163,9 @@ public actor FleetAuthority {
                                                        success: [.put(PutRequest(key: key, value: Data(value.encoded().utf8)))]))
         if response.applied {
             logger.info("fleet CA: created the fleet's root", metadata: ["root": "\(record.id)", "trust_domain": "\(root.clusterID).consul"])
-        } else {
-            logger.warning("fleet CA: another root holder created the fleet's root first; this one signs nothing")
         }
+        // Else the root exists already (another holder's, or this one's from a round still
+        // waiting): the next round compares it with this holder's and says so if it differs.
     }
 
     private func note(_ topic: String, _ message: Logger.Message, error: String) {
