@@ -147,6 +147,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: ["connectd", "EtcdTestSupport"]),
+        .testTarget(name: "FleetModuleTests", dependencies: [
+            "Fleet", "EtcdClient", "CertificateAuthority", "ConnectdCore",
+            .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // A real 3-member etcd cluster for the tests that need one.
         .target(name: "EtcdTestSupport", dependencies: ["ConnectdCore"], path: "Tests/EtcdTestSupport"),
         .testTarget(name: "EtcdClientTests", dependencies: [

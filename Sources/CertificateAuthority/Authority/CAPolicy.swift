@@ -91,7 +91,7 @@ public enum CAPolicy {
     public static func applying(_ settings: CASettings, fileDigest: String?, to state: CAState,
                                 now: Date) throws(CAError) -> (next: CAState, rotated: Bool) {
         guard !state.fleetManaged, let current = state.signer else {
-            throw .invalid("the fleet's CA is managed by its root holder; change it there (connectd ca on the root holder)")
+            throw .invalid("in fleet mode the CA is the fleet's: its root is kept by the root holder, and rotating it across the fleet is not available yet")
         }
         var next = state
         next.config = state.config.updated(by: settings)

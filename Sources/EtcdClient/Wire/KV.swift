@@ -31,6 +31,14 @@ public struct KeyValue: Codable, Sendable, Equatable {
         case createRevision = "create_revision"
         case modRevision = "mod_revision"
     }
+
+    public init(key: Data, value: Data?, createRevision: Int64? = nil, modRevision: Int64? = nil, lease: Int64? = nil) {
+        self.key = key
+        self.value = value
+        self.createRevision = createRevision.map { WireInt($0) }
+        self.modRevision = modRevision.map { WireInt($0) }
+        self.lease = lease.map { WireInt($0) }
+    }
 }
 
 public struct RangeRequest: Codable, Sendable, Equatable {

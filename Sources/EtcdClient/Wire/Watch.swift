@@ -50,6 +50,12 @@ public struct WatchEvent: Codable, Sendable, Equatable {
     }
 
     public var kind: Kind { type ?? .put }
+
+    public init(kind: Kind, kv: KeyValue?, prevKv: KeyValue? = nil) {
+        type = kind == .delete ? .delete : nil
+        self.kv = kv
+        self.prevKv = prevKv
+    }
 }
 
 public struct WatchResponse: Codable, Sendable, Equatable {
