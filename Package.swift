@@ -130,7 +130,7 @@ let package = Package(
         ], path: "bench/ConstantServer"),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
-        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
+        .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", "TestSupport",
                                                                  .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AuthorizationTests", dependencies: [
             "Authorization", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", .product(name: "Logging", package: "swift-log"),
@@ -146,15 +146,15 @@ let package = Package(
             "ProxySupervisor", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["connectd", "EtcdTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["connectd", "TestSupport"]),
         .testTarget(name: "FleetModuleTests", dependencies: [
             "Fleet", "EtcdClient", "CertificateAuthority", "ConnectdCore",
             .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // A real 3-member etcd cluster for the tests that need one.
-        .target(name: "EtcdTestSupport", dependencies: ["ConnectdCore"], path: "Tests/EtcdTestSupport"),
+        // What several test targets need: a real 3-member etcd cluster, running a process.
+        .target(name: "TestSupport", dependencies: ["ConnectdCore"], path: "Tests/TestSupport"),
         .testTarget(name: "EtcdClientTests", dependencies: [
-            "EtcdClient", "ConnectdCore", "EtcdTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            "EtcdClient", "ConnectdCore", "TestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
     ],

@@ -4,6 +4,7 @@ import AgentStore
 import CertificateAuthority
 import ConnectdCore
 import Foundation
+@_exported import TestSupport
 import Logging
 
 func temporaryDirectory() -> String {
@@ -55,25 +56,9 @@ func openCA(store: any DurableStore, settings: CASettings = CASettings(), now: D
     return TestCA(state: state)
 }
 
-/// The result of running a command to completion.
-struct CommandResult {
-    var status: Int32
-    var output: String
-}
-
 /// Runs `openssl` with `arguments` in `directory`; stdout and stderr together.
 func openssl(_ arguments: [String], in directory: String) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    try runProcess("/usr/bin/openssl", arguments, in: directory)
 }
 
 func write(_ text: String, _ name: String, in directory: String) throws {

@@ -1,5 +1,6 @@
 import ConnectdCore
 import Foundation
+@_exported import TestSupport
 
 /// The built `connectd` binary, next to the test bundle in the build directory.
 func connectdBinary() -> String {
@@ -10,29 +11,9 @@ func connectdBinary() -> String {
     return buildDirectory.deletingLastPathComponent().appendingPathComponent("connectd").path
 }
 
-struct CommandResult {
-    var status: Int32
-    var output: String
-}
-
 /// Runs `connectd args...` to completion and returns its exit status and combined output.
 func runConnectd(_ arguments: [String]) throws -> CommandResult {
     try runProcess(connectdBinary(), arguments)
-}
-
-/// Runs `executable` to completion (in `directory` when given); stdout and stderr together.
-func runProcess(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
 }
 
 /// A running `connectd agent` process; its log is collected so tests can wait for lines.

@@ -1,5 +1,5 @@
 import ConnectdCore
-import EtcdTestSupport
+import TestSupport
 import Foundation
 import Testing
 
@@ -254,18 +254,9 @@ import Testing
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("contrib/fleet/etcd-auth").path
         func run(_ arguments: [String], _ environment: [String: String]) throws -> CommandResult {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: script)
-            process.arguments = arguments
-            process.environment = ["PATH": "/usr/bin:/bin", "ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": fleet.cluster.endpoints.joined(separator: ","),
-                                   "ETCD_ROOT_PASSWORD": "rootpw"].merging(environment) { $1 }
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return CommandResult(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+            try runProcess(script, arguments, environment: [
+                "PATH": "/usr/bin:/bin", "ETCDCTL_API": "3", "ETCDCTL_ENDPOINTS": fleet.cluster.endpoints.joined(separator: ","),
+                "ETCD_ROOT_PASSWORD": "rootpw"].merging(environment) { $1 })
         }
         for (arguments, password) in [(["enable"], ""), (["add-host", "host-a", "root-holder"], "pw-a"), (["add-host", "host-b"], "pw-b")] {
             let result = try run(arguments, ["CONNECTD_HOST_PASSWORD": password])

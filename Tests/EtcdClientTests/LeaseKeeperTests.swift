@@ -1,4 +1,4 @@
-import EtcdTestSupport
+import TestSupport
 import EtcdClient
 import Foundation
 import Logging

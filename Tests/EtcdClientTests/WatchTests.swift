@@ -1,4 +1,4 @@
-import EtcdTestSupport
+import TestSupport
 import ConnectdCore
 import NIOCore
 @testable import EtcdClient

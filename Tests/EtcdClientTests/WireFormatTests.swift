@@ -1,5 +1,5 @@
 @testable import EtcdClient
-import EtcdTestSupport
+import TestSupport
 import Foundation
 import Testing
 

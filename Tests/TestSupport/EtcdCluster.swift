@@ -111,16 +111,9 @@ public final class EtcdCluster: @unchecked Sendable {
     /// Runs etcdctl against the cluster; returns its exit status and output.
     @discardableResult
     public func etcdctl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
-        process.arguments = ["--endpoints", endpoints.joined(separator: ","), "--dial-timeout", "2s", "--command-timeout", "5s"] + arguments
-        process.environment = ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let result = try runProcess("/usr/bin/etcdctl", ["--endpoints", endpoints.joined(separator: ","), "--dial-timeout", "2s",
+                                                         "--command-timeout", "5s"] + arguments,
+                                    environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+        return (result.status, result.output)
     }
 }
