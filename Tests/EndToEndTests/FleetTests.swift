@@ -160,9 +160,21 @@ import Testing
         #expect(listed.text.contains(id))
         let duplicate = try fleet.send("host-a", "POST", "/v1/connect/intentions", #"{"SourceName":"web","DestinationName":"db","Action":"allow"}"#)
         #expect(duplicate.status == 400 && duplicate.text.contains("duplicate intention found"), "\(duplicate.text)")
-        // Deleting it on host-a lets traffic through again.
-        #expect(try fleet.send("host-a", "DELETE", "/v1/connect/intentions/\(id)").status == 200)
+        // Updated to allow on host-a (compared by its etcd revision): traffic flows again.
+        let updated = try fleet.send("host-a", "PUT", "/v1/connect/intentions/\(id)", #"{"SourceName":"web","DestinationName":"db","Action":"allow"}"#)
+        #expect(updated.status == 200, "\(updated.text)")
         #expect(fleet.wait(seconds: 5) { fleet.throughUpstream() == "hello from db\n" } != nil)
+        let onB = try fleet.json("host-b", "/v1/connect/intentions/\(id)")
+        #expect(onB["Action"] == .string("allow"))
+        if case .int(let created)? = onB["CreateIndex"], case .int(let modified)? = onB["ModifyIndex"] {
+            #expect(modified > created && created > 1, "indexes are etcd revisions")
+        } else {
+            Issue.record("no indexes: \(onB)")
+        }
+        // Deleted on host-b: gone on host-a too, and traffic still flows (no intention: default allow).
+        #expect(try fleet.send("host-b", "DELETE", "/v1/connect/intentions/\(id)").status == 200)
+        #expect(fleet.wait(seconds: 5) { (try? fleet.send("host-a", "GET", "/v1/connect/intentions/\(id)"))?.status == 404 } != nil)
+        #expect(fleet.throughUpstream() == "hello from db\n")
     }
 
     @Test(.timeLimit(.minutes(2))) func aKilledHostLeavesTheCatalogWithinTheLeaseTTL() throws {
