@@ -95,6 +95,21 @@ public final class EtcdClient: Sendable {
         try await call("/v3/lease/revoke", request)
     }
 
+    /// The status of every member, each asked directly (not failing over): health, leader, revision.
+    public func memberStatuses() async -> [(endpoint: String, status: Result<StatusResponse, EtcdError>)] {
+        var results: [(String, Result<StatusResponse, EtcdError>)] = []
+        for endpoint in settings.endpoints {
+            do throws(EtcdError) {
+                let body = try Self.encoded(StatusRequest(), for: "/v3/maintenance/status")
+                let response: StatusResponse = try await send("/v3/maintenance/status", body, token: try await currentToken(), only: endpoint)
+                results.append((endpoint, .success(response)))
+            } catch {
+                results.append((endpoint, .failure(error)))
+            }
+        }
+        return results
+    }
+
     /// One call: tries every endpoint once, from the one that answered last; authenticates first
     /// when a user is set and no token is held, and once more when etcd rejects the token.
     func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ request: Request) async throws(EtcdError) -> Response {
@@ -152,9 +167,10 @@ public final class EtcdClient: Sendable {
     }
 
     /// Posts `body` to each endpoint in turn until one answers; decodes its answer or its error.
-    private func send<Response: Decodable>(_ path: String, _ body: ByteBuffer, token: String?) async throws(EtcdError) -> Response {
+    private func send<Response: Decodable>(_ path: String, _ body: ByteBuffer, token: String?,
+                                           only: String? = nil) async throws(EtcdError) -> Response {
         var attempts: [String] = []
-        for (index, endpoint) in rotation() {
+        for (index, endpoint) in rotation() where only == nil || only == endpoint {
             let request = Self.post(endpoint, path, body, token: token)
             let status: Int
             let bytes: ByteBuffer
@@ -168,7 +184,7 @@ public final class EtcdClient: Sendable {
                 continue
             }
             if (200..<300).contains(status) {
-                session.withLock { $0.preferred = index }
+                if only == nil { session.withLock { $0.preferred = index } }
                 do {
                     return try JSONDecoder().decode(Response.self, from: Data(buffer: bytes))
                 } catch {

@@ -40,9 +40,9 @@ struct CARotateCommand: ParsableCommand {
             config.append(("GenerateKey", .bool(true)))
         }
         let body = JSONValue.object([("Provider", .string("consul")), ("Config", .object(config))])
-        let before = try CAClient.activeRootID(client)
-        _ = try CAClient.send(client, method: "PUT", target: "/v1/connect/ca/configuration", body: Array(body.encoded().utf8))
-        let after = try CAClient.activeRootID(client)
+        let before = try AgentAPI.activeRootID(client)
+        _ = try AgentAPI.send(client, method: "PUT", target: "/v1/connect/ca/configuration", body: Array(body.encoded().utf8))
+        let after = try AgentAPI.activeRootID(client)
         guard before != after else {
             print("The CA configuration was applied; the root did not change (the same key is already active).")
             return
@@ -64,32 +64,7 @@ struct CAGetConfigCommand: ParsableCommand {
     @OptionGroup var client: AgentClientOptions
 
     func run() throws {
-        let response = try CAClient.send(client, method: "GET", target: "/v1/connect/ca/configuration?pretty")
+        let response = try AgentAPI.send(client, method: "GET", target: "/v1/connect/ca/configuration?pretty")
         print(response.text, terminator: "")
-    }
-}
-
-enum CAClient {
-    static func send(_ client: AgentClientOptions, method: String, target: String, body: [UInt8] = []) throws -> SimpleHTTPResponse {
-        let (host, port) = try client.address()
-        var headers: [(String, String)] = []
-        if let token = client.effectiveToken() { headers.append(("X-Consul-Token", token)) }
-        do {
-            let response = try SimpleHTTPClient.send(method: method, host: host, port: port, target: target, headers: headers,
-                                                     body: body, timeoutSeconds: 60)
-            guard response.status == 200 else {
-                FileHandle.standardError.write(Data("Error: \(response.status) \(response.text)\n".utf8))
-                throw ExitCode(1)
-            }
-            return response
-        } catch let error as SimpleHTTPError {
-            FileHandle.standardError.write(Data("Error contacting the agent at \(host):\(port): \(error)\n".utf8))
-            throw ExitCode(1)
-        }
-    }
-
-    static func activeRootID(_ client: AgentClientOptions) throws -> String {
-        let response = try send(client, method: "GET", target: "/v1/connect/ca/roots")
-        return (try? JSONParser.parse(response.body))?["ActiveRootID"]?.stringValue ?? "?"
     }
 }

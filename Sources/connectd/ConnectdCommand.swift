@@ -15,7 +15,7 @@ struct ConnectdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connectd",
         abstract: "Supervises Consul Connect managed proxies on a systemd host and serves their agent API.",
-        subcommands: [AgentCommand.self, ProxyCommand.self, ValidateCommand.self, ReloadCommand.self, StatusCommand.self, CACommand.self, VersionCommand.self, DemoHTTPCommand.self])
+        subcommands: [AgentCommand.self, ProxyCommand.self, ValidateCommand.self, ReloadCommand.self, StatusCommand.self, CACommand.self, FleetCommand.self, VersionCommand.self, DemoHTTPCommand.self])
 }
 
 enum ProcessEnvironment {

@@ -47,10 +47,6 @@ struct StatusCommand: ParsableCommand {
             rows.append([entry["ID"]?.stringValue ?? "?", entry["TargetServiceID"]?.stringValue ?? "?",
                          entry["State"]?.stringValue ?? "?", pid, restarts, lastExit, note])
         }
-        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
-        }
+        TextTable.print(rows)
     }
 }

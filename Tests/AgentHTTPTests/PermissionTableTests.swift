@@ -82,6 +82,7 @@ import Testing
         },
         "PUT /v1/agent/service/deregister/web-proxy": fixed("PUT", "/v1/agent/service/deregister/web-proxy"),
         "GET /v1/agent/proxies": fixed("GET", "/v1/agent/proxies"),
+        "GET /v1/agent/fleet": fixed("GET", "/v1/agent/fleet"),
         "GET /v1/agent/connect/proxy/web-proxy": fixed("GET", "/v1/agent/connect/proxy/web-proxy"),
         "GET /v1/agent/connect/proxy/db-proxy": fixed("GET", "/v1/agent/connect/proxy/db-proxy"),
         "GET /v1/agent/connect/ca/roots": fixed("GET", "/v1/agent/connect/ca/roots"),

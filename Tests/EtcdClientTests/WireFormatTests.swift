@@ -60,6 +60,17 @@ import Testing
         // After expiry the keepalive answer has no TTL.
         #expect(try JSONDecoder().decode(LeaseKeepAliveResponse.self, from: Data(#"{"result":{"header":{},"ID":"7"}}"#.utf8)).remainingTTL == nil)
         #expect(try JSONDecoder().decode(LeaseKeepAliveResponse.self, from: Data(#"{"result":{"ID":"7","TTL":"5"}}"#.utf8)).remainingTTL == 5)
+        // Recorded from etcd 3.4.23: the status header is snake_case, the rest camelCase.
+        let status = try JSONDecoder().decode(StatusResponse.self, from: Data(#"""
+        {"header":{"cluster_id":"15875391935852295136","member_id":"7383792418829112008","revision":"1","raft_term":"2"},
+         "version":"3.4.23","dbSize":"24576","leader":"7383792418829112008","raftIndex":"4","raftTerm":"2","raftAppliedIndex":"4","dbSizeInUse":"16384"}
+        """#.utf8))
+        #expect(status.isLeader && status.hasLeader && status.version == "3.4.23" && status.header?.revision == 1 && status.raftIndex == 4)
+        let lost = try JSONDecoder().decode(StatusResponse.self, from: Data(#"""
+        {"header":{"member_id":"7"},"version":"3.4.23","errors":["etcdserver: no leader"]}
+        """#.utf8))
+        #expect(!lost.hasLeader && lost.errors == ["etcdserver: no leader"])
+        #expect(String(decoding: try JSONEncoder().encode(StatusRequest()), as: UTF8.self) == "{}")
     }
 
     @Test func prefixEnds() {

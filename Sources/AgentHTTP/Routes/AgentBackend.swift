@@ -5,6 +5,7 @@ import AgentState
 import AgentStore
 import Authorization
 import CertificateAuthority
+import ConnectdCore
 
 /// Build and version facts reported by `/v1/agent/self`.
 public struct BuildInfo: Sendable {
@@ -39,8 +40,14 @@ public protocol AgentBackend: Sendable {
     func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part
     /// Re-reads the config files and applies them; throws the problems and keeps the old config.
     func reload() async throws
+    /// Fleet mode: the fleet as this agent sees it (hosts, etcd members, the view); nil on a single host.
+    func fleetStatus() async -> JSONValue?
+    /// Fleet mode: one line about the fleet; nil on a single host.
+    func fleetSummary() async -> String?
 }
 
 extension AgentBackend {
+    public func fleetStatus() async -> JSONValue? { nil }
+    public func fleetSummary() async -> String? { nil }
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { part(configuration()) }
 }

@@ -10,7 +10,15 @@ enum AgentSelfRoutes {
                 let configuration = backend.configuration()
                 let options = try QueryOptions(request, configuration: configuration)
                 try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(configuration.nodeName))
-                return .json(selfDocument(backend, configuration), pretty: options.pretty)
+                return .json(selfDocument(backend, configuration, fleet: await backend.fleetSummary()), pretty: options.pretty)
+            },
+            // connectd extension: the fleet as this agent sees it (`connectd fleet status`).
+            Route(.exact("/v1/agent/fleet"), methods: ["GET"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                let options = try QueryOptions(request, configuration: configuration)
+                try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(configuration.nodeName))
+                let status = await backend.fleetStatus() ?? .object([("Mode", .string("single-host")), ("Node", .string(configuration.nodeName))])
+                return .json(status, pretty: options.pretty)
             },
             Route(.exact("/v1/agent/reload"), methods: ["PUT"]) { request throws(APIError) in
                 let configuration = backend.configuration()
@@ -26,7 +34,7 @@ enum AgentSelfRoutes {
         ]
     }
 
-    static func selfDocument(_ backend: any AgentBackend, _ c: AgentConfiguration) -> JSONValue {
+    static func selfDocument(_ backend: any AgentBackend, _ c: AgentConfiguration, fleet: String?) -> JSONValue {
         let config: JSONValue = .object([
             ("Datacenter", .string(c.datacenter)),
             ("NodeName", .string(c.nodeName)),
@@ -73,6 +81,7 @@ enum AgentSelfRoutes {
                 "consul_api_version": .string(backend.build.consulAPIVersion),
                 "state_index": .string(String(state.index)),
                 "managed_proxies": .string(String(state.proxies.count)),
+                "fleet": .string(fleet ?? "off (single host)"),
             ])),
         ])
         return .object([

@@ -143,6 +143,10 @@ public final class Agent: AgentBackend, Sendable {
 
     public func configuration() -> AgentConfiguration { applied.value }
 
+    public func fleetStatus() async -> JSONValue? { await fleet?.status(node: configuration().nodeName) }
+
+    public func fleetSummary() async -> String? { await fleet?.summary() }
+
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { applied.read(part) }
 
     /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.
@@ -244,7 +248,8 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: UpgradeSignalService(supervisor: supervisor, dev: configuration.dev, logger: logger),
                       successTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: SystemdService(notifier: notifier, supervisor: supervisor,
-                                              longestStopGrace: { [self] in longestStopGrace() }, logger: logger)),
+                                              longestStopGrace: { [self] in longestStopGrace() },
+                                              fleetSummary: { [fleet] in await fleet?.summary() }, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

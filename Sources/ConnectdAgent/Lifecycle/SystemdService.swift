@@ -14,6 +14,8 @@ struct SystemdService: Service, CustomStringConvertible {
     let supervisor: Supervisor
     /// The longest stop grace of any proxy: the drain systemd has to wait for.
     let longestStopGrace: @Sendable () -> Duration
+    /// Fleet mode: one line about the fleet, appended to STATUS=.
+    let fleetSummary: @Sendable () async -> String?
     let logger: Logger
     var description: String { "SystemdService" }
 
@@ -39,12 +41,14 @@ struct SystemdService: Service, CustomStringConvertible {
         }
     }
 
-    /// Sends STATUS= whenever a proxy's status changes (at most every 100 ms).
+    /// Sends STATUS= whenever a proxy's status changes (at most every 100 ms), and the fleet line
+    /// when it changed (checked at least every 5 s).
     private func reportStatus() async {
         var seen: UInt64 = 0
         var last = ""
         while !Task.isCancelled {
-            let line = StatusSummary.line(supervisor.status())
+            var line = StatusSummary.line(supervisor.status())
+            if let fleet = await fleetSummary() { line += "; " + fleet }
             if line != last {
                 notifier.status(line)
                 last = line

@@ -35,8 +35,16 @@ public struct EtcdIntentionWriter: SharedIntentionWriter {
             compare = [.absent(pair), .absent(key)]
             success.append(.put(PutRequest(key: pair, value: Data(intention.id.utf8))))
         }
-        let response = try await run(TxnRequest(compare: compare, success: success, failure: [.range(RangeRequest(key: pair))]))
-        guard response.applied else { throw try await conflict(intention, response, updating: previous != nil) }
+        let response = try await run(TxnRequest(compare: compare, success: success,
+                                                failure: [.range(RangeRequest(key: pair)), .range(RangeRequest(key: key))]))
+        guard response.applied else {
+            // The client retries a call that timed out on another member; when the first attempt
+            // did land, the record is there with exactly this content: that is success, not a duplicate.
+            if let stored = response.responses?.last?.responseRange?.values.first, stored.value == value {
+                return UInt64(max(0, stored.modRevision?.value ?? response.header?.currentRevision ?? 0))
+            }
+            throw try await conflict(intention, response, updating: previous != nil)
+        }
         return UInt64(max(0, response.header?.currentRevision ?? 0))
     }
 
@@ -44,8 +52,13 @@ public struct EtcdIntentionWriter: SharedIntentionWriter {
         let key = keys.full(FleetKeys.intention(intention.id))
         let response = try await run(TxnRequest(
             compare: [.modified(key, at: Int64(intention.modifyIndex))],
-            success: [.delete(DeleteRangeRequest(key: key)), .delete(DeleteRangeRequest(key: keys.full(Self.pairKey(intention))))]))
+            success: [.delete(DeleteRangeRequest(key: key)), .delete(DeleteRangeRequest(key: keys.full(Self.pairKey(intention))))],
+            failure: [.range(RangeRequest(key: key))]))
         guard response.applied else {
+            // Gone already: a retried call whose first attempt landed (or a delete elsewhere).
+            if response.responses?.first?.responseRange?.values.isEmpty ?? false {
+                return UInt64(max(0, response.header?.currentRevision ?? 0))
+            }
             throw .conflict("intention \(intention.id) was changed on another host meanwhile; read it again and retry")
         }
         return UInt64(max(0, response.header?.currentRevision ?? 0))

@@ -1,0 +1,69 @@
+// `connectd fleet status`: the fleet as a running agent sees it (GET /v1/agent/fleet).
+
+import ArgumentParser
+import ConnectdCore
+import Foundation
+
+struct FleetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet", abstract: "Inspect the fleet a running agent belongs to (fleet mode).",
+        subcommands: [FleetStatusCommand.self])
+}
+
+struct FleetStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Hosts, etcd members and this agent's view of the fleet (GET /v1/agent/fleet).")
+
+    @OptionGroup var client: AgentClientOptions
+
+    @Flag(name: .consul("json"), help: "Print the raw JSON.")
+    var json = false
+
+    func run() throws {
+        let status = try AgentAPI.json(client, "/v1/agent/fleet")
+        if json {
+            print(status.encoded(pretty: true), terminator: "")
+            return
+        }
+        guard status["Mode"]?.stringValue == "fleet" else {
+            print("\(status["Node"]?.stringValue ?? "this agent") runs as a single host (no fleet block).")
+            return
+        }
+        let view = status["View"]
+        print("node \(text(status["Node"])), keys under \(text(status["KeyPrefix"])), lease \(text(status["Lease"]))")
+        print("view: revision \(text(view?["Revision"])), lag \(text(view?["Lag"])), \(text(view?["Keys"])) keys, \(text(view?["Phase"]))")
+        print("")
+        var hosts = [["HOST", "ADDRESS", "LEASE", "SERVICES", "INTERMEDIATE UNTIL", "ROOT"]]
+        if case .array(let list)? = status["Hosts"] {
+            for host in list {
+                hosts.append([text(host["Node"]), text(host["Address"]), host["LeaseAlive"] == .bool(true) ? "alive" : "none",
+                              text(host["Services"]), text(host["IntermediateNotAfter"]), short(text(host["IntermediateRootID"]))])
+            }
+        }
+        TextTable.print(hosts)
+        print("")
+        var members = [["ETCD ENDPOINT", "HEALTHY", "LEADER", "REVISION", "ERRORS"]]
+        if case .array(let list)? = status["Etcd"] {
+            for member in list {
+                var errors: [String] = []
+                if case .array(let items)? = member["Errors"] { errors = items.compactMap(\.stringValue) }
+                members.append([text(member["Endpoint"]), member["Healthy"] == .bool(true) ? "yes" : "no",
+                                member["Leader"] == .bool(true) ? "leader" : "", text(member["Revision"]), errors.joined(separator: "; ")])
+            }
+        }
+        TextTable.print(members)
+    }
+
+    private func text(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let text)?: text
+        case .int(let number)?: String(number)
+        case .bool(let flag)?: String(flag)
+        default: "-"
+        }
+    }
+
+    /// A root ID's first bytes (`97:27:a8:06…`).
+    private func short(_ id: String) -> String { id.count > 12 ? String(id.prefix(11)) + "…" : id }
+}
