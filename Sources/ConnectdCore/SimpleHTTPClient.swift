@@ -106,10 +106,32 @@ public enum SimpleHTTPClient {
             return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: " "))
         }
         var body = Array(data[(headerEnd + 4)...])
-        if let length = headers.first(where: { $0.0 == "content-length" }).flatMap({ Int($0.1) }), length < body.count {
+        if headers.contains(where: { $0.0 == "transfer-encoding" && $0.1.lowercased().contains("chunked") }) {
+            body = try dechunked(body)
+        } else if let length = headers.first(where: { $0.0 == "content-length" }).flatMap({ Int($0.1) }), length < body.count {
             body = Array(body[..<length])
         }
         return SimpleHTTPResponse(status: status, headers: headers, body: body)
+    }
+
+    /// The body of a chunked response (`<hex size>[;ext]\r\n<bytes>\r\n` … `0\r\n\r\n`).
+    static func dechunked(_ bytes: [UInt8]) throws(SimpleHTTPError) -> [UInt8] {
+        var result: [UInt8] = []
+        var index = 0
+        while true {
+            guard let lineEnd = (index..<max(index, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else {
+                throw SimpleHTTPError(description: "incomplete chunked body")
+            }
+            let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).split(separator: ";").first.map(String.init) ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: " "), radix: 16), size >= 0 else {
+                throw SimpleHTTPError(description: "bad chunk size \"\(sizeText)\"")
+            }
+            if size == 0 { return result }
+            let start = lineEnd + 2
+            guard start + size <= bytes.count else { throw SimpleHTTPError(description: "incomplete chunked body") }
+            result += bytes[start..<start + size]
+            index = start + size + 2
+        }
     }
 }
 

@@ -14,9 +14,33 @@ import Testing
         var arguments: [String: [String]] = [:]
         let upstreamPort = freeLoopbackPort()
 
-        init(label: String) throws {
-            cluster = try EtcdCluster()
+        /// - Parameter faults: the failure suite's cluster: 50/500 ms timers, data on tmpfs.
+        init(label: String, faults: Bool = false, clusterArguments: [String] = []) throws {
+            cluster = faults ? try EtcdCluster(extraArguments: clusterArguments, timers: (50, 500), onTmpfs: true)
+                : try EtcdCluster(extraArguments: clusterArguments)
             dir = makeTemporaryDirectory(label)
+        }
+
+        /// Waits (bounded) until `node`'s view equals a fresh linearizable range of the prefix
+        /// (same keys, same mod revisions); returns false on timeout.
+        func viewMatchesEtcd(_ node: String, seconds: Double = 15) -> Bool {
+            wait(seconds: seconds, every: 0.1) {
+                guard let (pairs, revision) = try? cluster.range(prefix: "connectd/v1/"),
+                      let view = try? json(node, "/v1/agent/fleet")["View"],
+                      case .int(let seen)? = view["Revision"], seen >= revision else { return false }
+                var text = ""
+                for (key, modRevision) in pairs.sorted(by: { $0.key < $1.key }) { text += "\(key)\u{0}\(modRevision)\n" }
+                return view["Checksum"]?.stringValue == ContentHash.of(bytes: Array(text.utf8))
+            } != nil
+        }
+
+        /// Every process started for this fleet: agents' managed proxies carry CONNECTD_DATA_DIR.
+        func processesUnderDirectory() -> [Int32] {
+            let marker = Array("CONNECTD_DATA_DIR=\(dir)".utf8)
+            return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+                guard let pid = Int32(entry), let environment = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { return nil }
+                return environment.split(separator: 0).contains { Array($0).starts(with: marker) } ? pid : nil
+            }
         }
 
         /// Starts `connectd demo-http -name <name>` on a free port; returns the port.
@@ -114,7 +138,8 @@ import Testing
             var pids: [Int32] = []
             for node in hosts.keys.sorted() { pids += proxyPIDs(node) }
             for agent in hosts.values where agent.process.isRunning { _ = agent.stop() }
-            for pid in pids { kill(pid, SIGKILL) }
+            // Proxies of an agent that was SIGKILLed (and so never stopped them) too.
+            for pid in pids + processesUnderDirectory() { kill(pid, SIGKILL) }
             for process in apps { process.terminate(); process.waitUntilExit() }
             cluster.stop()
             try? FileManager.default.removeItem(atPath: dir)
@@ -328,6 +353,48 @@ extension FleetTests.Fleet {
         Self.lock.lock()
         hosts[node] = agent
         Self.lock.unlock()
+    }
+}
+
+/// Requests through an upstream listener every 50 ms on a thread, counting the failures.
+final class RequestLoop: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private(set) var failures: [String] = []
+    private(set) var successes = 0
+    private let started = Date()
+
+    init(_ request: @escaping @Sendable () -> String?, expect: String = "hello from db\n") {
+        // The thread holds the loop until it sees `finish`.
+        let loop = Thread { [self] in
+            while self.isRunning {
+                let answer = request()
+                self.lock.lock()
+                if answer == expect { self.successes += 1 } else {
+                    self.failures.append(String(format: "%.1f s: %@", Date().timeIntervalSince(self.started), answer ?? "no answer"))
+                }
+                self.lock.unlock()
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        loop.start()
+    }
+
+    private var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return running
+    }
+
+    /// Stops the loop; returns (successes, failures).
+    func finish() -> (successes: Int, failures: [String]) {
+        lock.lock()
+        running = false
+        lock.unlock()
+        Thread.sleep(forTimeInterval: 0.2)
+        lock.lock()
+        defer { lock.unlock() }
+        return (successes, failures)
     }
 }
 

@@ -19,8 +19,14 @@ public final class EtcdCluster: @unchecked Sendable {
 
     public var endpoints: [String] { members.map(\.clientURL) }
 
-    public init(size: Int = 3, extraArguments: [String] = []) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-etcd-\(UUID().uuidString)").path
+    /// - Parameters:
+    ///   - timers: raft heartbeat and election timeout in ms.
+    ///   - onTmpfs: data under /dev/shm (when there is one), so fsyncs cost nothing.
+    public init(size: Int = 3, extraArguments: [String] = [], timers: (heartbeat: Int, election: Int) = (25, 250),
+                onTmpfs: Bool = false) throws {
+        let base = onTmpfs && FileManager.default.fileExists(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
+            : FileManager.default.temporaryDirectory
+        directory = base.appendingPathComponent("connectd-etcd-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ports = (0..<size).map { _ in (client: Self.port(), peer: Self.port()) }
         let names = (0..<size).map { "m\($0 + 1)" }
@@ -34,7 +40,7 @@ public final class EtcdCluster: @unchecked Sendable {
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", URL(fileURLWithPath: directory).lastPathComponent,
-                "--heartbeat-interval", "25", "--election-timeout", "250", "--pre-vote",
+                "--heartbeat-interval", String(timers.heartbeat), "--election-timeout", String(timers.election), "--pre-vote",
                 "--experimental-watch-progress-notify-interval", "1s", "--logger", "zap", "--log-level", "error",
             ] + extraArguments
             process.arguments = arguments
@@ -69,6 +75,56 @@ public final class EtcdCluster: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         return false
+    }
+
+    /// The index of the member that leads now (asked of each running member), if any.
+    public func leaderIndex() -> Int? {
+        var ids: [Int: String] = [:]
+        var leader: String?
+        for (index, member) in members.enumerated() where member.process.isRunning {
+            let port = Int(member.clientURL.split(separator: ":").last!)!
+            guard let answer = try? SimpleHTTPClient.send(method: "POST", host: "127.0.0.1", port: port, target: "/v3/maintenance/status",
+                                                          body: Array("{}".utf8), timeoutSeconds: 1),
+                  answer.status == 200, let json = try? JSONParser.parse(answer.body) else { continue }
+            ids[index] = json["header"]?["member_id"]?.stringValue
+            if let known = json["leader"]?.stringValue, known != "0" { leader = known }
+        }
+        return ids.first { $0.value == leader }?.key
+    }
+
+    /// Every key under `prefix` with its mod revision, and the revision of the read (linearizable).
+    public func range(prefix: String) throws -> (pairs: [(key: String, modRevision: Int64)], revision: Int64) {
+        let start = Data(prefix.utf8)
+        var end = Array(start)
+        end[end.count - 1] += 1
+        let body = #"{"key":"\#(start.base64EncodedString())","range_end":"\#(Data(end).base64EncodedString())"}"#
+        var problems: [String] = []
+        for member in members where member.process.isRunning {
+            let port = Int(member.clientURL.split(separator: ":").last!)!
+            let json: JSONValue
+            do {
+                let answer = try SimpleHTTPClient.send(method: "POST", host: "127.0.0.1", port: port, target: "/v3/kv/range",
+                                                       body: Array(body.utf8), timeoutSeconds: 2)
+                guard answer.status == 200 else {
+                    problems.append("\(member.name): \(answer.status) \(answer.text)")
+                    continue
+                }
+                json = try JSONParser.parse(answer.body)
+            } catch {
+                problems.append("\(member.name): \(error)")
+                continue
+            }
+            var pairs: [(String, Int64)] = []
+            if case .array(let kvs)? = json["kvs"] {
+                for kv in kvs {
+                    guard let key = kv["key"]?.stringValue.flatMap({ Data(base64Encoded: $0) }).map({ String(decoding: $0, as: UTF8.self) }),
+                          let revision = kv["mod_revision"]?.stringValue.flatMap({ Int64($0) }) else { continue }
+                    pairs.append((String(key.dropFirst(prefix.count)), revision))
+                }
+            }
+            return (pairs, json["header"]?["revision"]?.stringValue.flatMap { Int64($0) } ?? 0)
+        }
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "no etcd member answered a range: \(problems)"])
     }
 
     /// Starts a stopped member again on its data (it rejoins the cluster).
