@@ -23,9 +23,20 @@ final class AgentProcess: @unchecked Sendable {
     private var logText = ""
     private(set) var port = 0
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = URL(fileURLWithPath: connectdBinary())
-        process.arguments = ["agent", "-http-port", "0"] + arguments
+    /// Where the API is reached (the agent's client address).
+    let host: String
+
+    /// - Parameter launcher: a command the agent runs under (`ip netns exec NS`), and `host` the
+    ///   address its API is reached at then.
+    init(_ arguments: [String], environment: [String: String] = [:], launcher: [String] = [], host: String = "127.0.0.1") throws {
+        self.host = host
+        if launcher.isEmpty {
+            process.executableURL = URL(fileURLWithPath: connectdBinary())
+            process.arguments = ["agent", "-http-port", "0"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: launcher[0])
+            process.arguments = Array(launcher.dropFirst()) + [connectdBinary(), "agent", "-http-port", "0"] + arguments
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -67,11 +78,11 @@ final class AgentProcess: @unchecked Sendable {
     }
 
     func get(_ target: String) throws -> SimpleHTTPResponse {
-        try SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port, target: target)
+        try SimpleHTTPClient.send(method: "GET", host: host, port: port, target: target)
     }
 
     func put(_ target: String, body: String = "") throws -> SimpleHTTPResponse {
-        try SimpleHTTPClient.send(method: "PUT", host: "127.0.0.1", port: port, target: target, body: Array(body.utf8))
+        try SimpleHTTPClient.send(method: "PUT", host: host, port: port, target: target, body: Array(body.utf8))
     }
 
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }

@@ -192,4 +192,56 @@ import TestSupport
         let (successes, failures) = loop.finish()
         #expect(failures.isEmpty && successes > 10, "\(successes) ok, failed: \(failures)")
     }
+
+    /// host-b in its own network namespace loses etcd (and host-a) for longer than its lease:
+    /// its entries leave host-a's catalog within TTL + 2 s, its own proxies keep serving from the
+    /// agent's last view, and after healing it is back under a new lease.
+    @Test(.timeLimit(.minutes(3))) func aPartitionedAgentLeavesTheCatalogKeepsServingAndComesBack() throws {
+        guard let namespace = NetworkNamespace() else {
+            print("skipped: cannot create a network namespace here (needs root and ip netns)")
+            return
+        }
+        defer { namespace.remove() }
+        let fleet = try Fleet(label: "fault-partition", faults: true, alsoListenOn: [namespace.gateway])
+        defer { fleet.stop() }
+        let web = try fleet.app("web")
+        try fleet.start("host-a", rootHolder: true, services: """
+            [{"name": "web", "port": \(web), "connect": {"proxy": {"upstreams": [{"destination_name": "db", "local_bind_port": \(fleet.upstreamPort)}]}}}]
+            """, firstProxyPort: fleet.freeRange())
+        // host-b: db, and a local client of db (checker's upstream), all inside the namespace.
+        let db = try fleet.app("db", launcher: namespace.launcher)
+        let localUpstream = freeLoopbackPort()
+        try fleet.start("host-b", rootHolder: false, services: """
+            [{"name": "db", "port": \(db), "connect": {"proxy": {}}},
+             {"name": "checker", "port": 1, "connect": {"proxy": {"upstreams": [{"destination_name": "db", "local_bind_port": \(localUpstream)}]}}}]
+            """, firstProxyPort: fleet.freeRange(), address: namespace.address,
+            endpoints: fleet.cluster.endpoints(at: namespace.gateway), launcher: namespace.launcher)
+        let inside: @Sendable () -> String? = {
+            guard let result = try? namespace.run(["curl", "-s", "-m", "2", "http://127.0.0.1:\(localUpstream)/"]), result.status == 0 else { return nil }
+            return result.output
+        }
+        #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" && inside() == "hello from db\n" } != nil,
+                "host-a log:\n\(fleet.host("host-a").log)\nhost-b log:\n\(fleet.host("host-b").log)")
+        let leaseBefore = (try? fleet.json("host-b", "/v1/agent/fleet"))?["Lease"]?.stringValue ?? ""
+
+        let loop = RequestLoop(inside)
+        namespace.cut()
+        let cut = Date()
+        let gone = fleet.wait(seconds: 30, every: 0.2) {
+            guard case .array(let list)? = try? fleet.json("host-a", "/v1/health/connect/db") else { return false }
+            return list.isEmpty
+        }
+        let after = Date().timeIntervalSince(cut)
+        #expect(gone != nil && after <= 12, "host-b's db left host-a's catalog after \(after) s (lease TTL 10 s + 2 s)")
+        // Still cut off: host-b serves its proxies from its last view (discovery, authorize, leaves).
+        Thread.sleep(forTimeInterval: 2)
+        namespace.heal()
+        let back = fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" }
+        #expect(back != nil, "web on host-a never reached db again; host-b log:\n\(fleet.host("host-b").log)")
+        let leaseAfter = (try? fleet.json("host-b", "/v1/agent/fleet"))?["Lease"]?.stringValue ?? ""
+        #expect(leaseAfter.hasPrefix("held") && leaseAfter != leaseBefore, "\(leaseBefore) -> \(leaseAfter)")
+        let (successes, failures) = loop.finish()
+        #expect(failures.isEmpty && successes > 20, "inside host-b: \(successes) ok, failed: \(failures)")
+        expectConverged(fleet)
+    }
 }

@@ -15,9 +15,9 @@ import Testing
         let upstreamPort = freeLoopbackPort()
 
         /// - Parameter faults: the failure suite's cluster: 50/500 ms timers, data on tmpfs.
-        init(label: String, faults: Bool = false, clusterArguments: [String] = []) throws {
-            cluster = faults ? try EtcdCluster(extraArguments: clusterArguments, timers: (50, 500), onTmpfs: true)
-                : try EtcdCluster(extraArguments: clusterArguments)
+        init(label: String, faults: Bool = false, clusterArguments: [String] = [], alsoListenOn: [String] = []) throws {
+            cluster = faults ? try EtcdCluster(extraArguments: clusterArguments, timers: (50, 500), onTmpfs: true, alsoListenOn: alsoListenOn)
+                : try EtcdCluster(extraArguments: clusterArguments, alsoListenOn: alsoListenOn)
             dir = makeTemporaryDirectory(label)
         }
 
@@ -43,12 +43,13 @@ import Testing
             }
         }
 
-        /// Starts `connectd demo-http -name <name>` on a free port; returns the port.
-        func app(_ name: String) throws -> Int {
+        /// Starts `connectd demo-http -name <name>` on a free port (under `launcher`); returns the port.
+        func app(_ name: String, launcher: [String] = []) throws -> Int {
             let port = freeLoopbackPort()
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: connectdBinary())
-            process.arguments = ["demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
+            let command = [connectdBinary(), "demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
+            process.executableURL = URL(fileURLWithPath: (launcher + command)[0])
+            process.arguments = Array((launcher + command).dropFirst())
             try process.run()
             apps.append(process)
             return port
@@ -56,10 +57,11 @@ import Testing
 
         /// Writes host `node`'s config and starts its agent. `services` is the JSON of `services`.
         @discardableResult
-        func start(_ node: String, rootHolder: Bool, services: String = "[]", firstProxyPort: Int, etcdPassword: String? = nil) throws -> AgentProcess {
+        func start(_ node: String, rootHolder: Bool, services: String = "[]", firstProxyPort: Int, etcdPassword: String? = nil,
+                   address: String = "127.0.0.1", endpoints etcd: [String]? = nil, launcher: [String] = []) throws -> AgentProcess {
             let config = dir + "/" + node
             try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
-            let endpoints = cluster.endpoints.map { "\"\($0)\"" }.joined(separator: ", ")
+            let endpoints = (etcd ?? cluster.endpoints).map { "\"\($0)\"" }.joined(separator: ", ")
             var user = ""
             if let etcdPassword {
                 let file = dir + "/" + node + "-etcd-password"
@@ -67,7 +69,7 @@ import Testing
                 user = #", "etcd_username": "\#(node)", "etcd_password_file": "\#(file)""#
             }
             try """
-            {"node_name": "\(node)", "bind_addr": "127.0.0.1", "advertise_addr": "127.0.0.1",
+            {"node_name": "\(node)", "bind_addr": "\(address)", "advertise_addr": "\(address)", "client_addr": "\(address)",
              "ports": {"proxy_min_port": \(firstProxyPort), "proxy_max_port": \(firstProxyPort + 50)},
              "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"}},
              "fleet": {"etcd_endpoints": [\(endpoints)], "key_prefix": "connectd/", "root_holder": \(rootHolder)\(user)},
@@ -76,13 +78,17 @@ import Testing
             // A fixed HTTP port, so a restarted agent adopts its proxies.
             let arguments = ["-data-dir", config + "/data", "-config-dir", config, "-http-port", String(freeLoopbackPort())]
             self.arguments[node] = arguments
-            let agent = try AgentProcess(arguments)
+            launchers[node] = (launcher, address)
+            let agent = try AgentProcess(arguments, launcher: launcher, host: address)
             hosts[node] = agent
             return agent
         }
 
+        var launchers: [String: (launcher: [String], host: String)] = [:]
+
         func restart(_ node: String) throws {
-            hosts[node] = try AgentProcess(arguments[node]!)
+            let (launcher, host) = launchers[node] ?? ([], "127.0.0.1")
+            hosts[node] = try AgentProcess(arguments[node]!, launcher: launcher, host: host)
         }
 
         /// host-a (root holder) with web and its upstream to db; host-b with db. With
@@ -108,7 +114,7 @@ import Testing
         func json(_ node: String, _ target: String) throws -> JSONValue { try JSONParser.parse(try host(node).get(target).body) }
 
         func send(_ node: String, _ method: String, _ target: String, _ body: String = "") throws -> SimpleHTTPResponse {
-            try SimpleHTTPClient.send(method: method, host: "127.0.0.1", port: host(node).port, target: target, body: Array(body.utf8))
+            try SimpleHTTPClient.send(method: method, host: host(node).host, port: host(node).port, target: target, body: Array(body.utf8))
         }
 
         /// One request through web's upstream listener on host-a: the body, or nil.

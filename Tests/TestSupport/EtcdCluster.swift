@@ -19,11 +19,18 @@ public final class EtcdCluster: @unchecked Sendable {
 
     public var endpoints: [String] { members.map(\.clientURL) }
 
+    /// The endpoints as reached at `host` (one of `alsoListenOn`).
+    public func endpoints(at host: String) -> [String] {
+        members.map { $0.clientURL.replacingOccurrences(of: "127.0.0.1", with: host) }
+    }
+
     /// - Parameters:
     ///   - timers: raft heartbeat and election timeout in ms.
     ///   - onTmpfs: data under /dev/shm (when there is one), so fsyncs cost nothing.
+    /// - Parameter alsoListenOn: more addresses for the client port (a namespace's gateway
+    ///   address, so an agent in a network namespace can reach etcd).
     public init(size: Int = 3, extraArguments: [String] = [], timers: (heartbeat: Int, election: Int) = (25, 250),
-                onTmpfs: Bool = false) throws {
+                onTmpfs: Bool = false, alsoListenOn: [String] = []) throws {
         let base = onTmpfs && FileManager.default.fileExists(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm")
             : FileManager.default.temporaryDirectory
         directory = base.appendingPathComponent("connectd-etcd-\(UUID().uuidString)").path
@@ -37,7 +44,8 @@ public final class EtcdCluster: @unchecked Sendable {
             let client = "http://127.0.0.1:\(port.client)", peer = "http://127.0.0.1:\(port.peer)"
             let arguments = [
                 "--name", name, "--data-dir", directory + "/" + name,
-                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-client-urls", ([client] + alsoListenOn.map { "http://\($0):\(port.client)" }).joined(separator: ","),
+                "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", URL(fileURLWithPath: directory).lastPathComponent,
                 "--heartbeat-interval", String(timers.heartbeat), "--election-timeout", String(timers.election), "--pre-vote",

@@ -239,7 +239,8 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: http),
                 .init(service: SupervisorService(supervisor: supervisor)),
                 .init(service: CAMaintenanceService(state: state, leaves: leaves, logger: logger)),
-                .init(service: ListenerCheckService(state: state, board: health, logger: logger)),
+                .init(service: ListenerCheckService(state: state, board: health, agentBindAddress: { applied.read(\.bindAddr) },
+                                                    logger: logger)),
                 .init(service: WatchReleaseService(release: { [state, leaves] in
                     state.shutdownWatches()
                     leaves.shutdown()

@@ -17,12 +17,23 @@ public struct ListenerCheckService: Service, CustomStringConvertible {
     let state: AgentState
     let board: HealthBoard
     let logger: Logger
+    /// The agent's `bind_addr`: where a proxy without its own `bind_address` listens.
+    let agentBindAddress: @Sendable () -> String
     public var description: String { "ListenerCheckService" }
 
-    public init(state: AgentState, board: HealthBoard, logger: Logger) {
+    public init(state: AgentState, board: HealthBoard, agentBindAddress: @escaping @Sendable () -> String = { "127.0.0.1" },
+                logger: Logger) {
         self.state = state
         self.board = board
+        self.agentBindAddress = agentBindAddress
         self.logger = logger
+    }
+
+    /// Where a proxy's public listener is reached: its `bind_address`, else the agent's
+    /// `bind_addr`; loopback when that is a wildcard.
+    static func checkAddress(registered: String, agentBindAddress: String) -> String {
+        let address = registered.isEmpty ? agentBindAddress : registered
+        return ["0.0.0.0", "::", ""].contains(address) ? "127.0.0.1" : address
     }
 
     public func run() async throws {
@@ -36,9 +47,8 @@ public struct ListenerCheckService: Service, CustomStringConvertible {
                 let interval: Duration = board.status(of: id).isPassing ? .seconds(10) : .seconds(1)
                 if let last = lastChecked[id], clock.now - last < interval { continue }
                 lastChecked[id] = clock.now
-                let host = proxy.registeredBindAddress == "0.0.0.0" || proxy.registeredBindAddress.isEmpty
-                    ? "127.0.0.1" : proxy.registeredBindAddress
-                due.append((id, host, proxy.bindPort))
+                due.append((id, Self.checkAddress(registered: proxy.registeredBindAddress, agentBindAddress: agentBindAddress()),
+                            proxy.bindPort))
             }
             var changed = false
             for (id, status) in await Self.check(due) where board.record(id, status) {
