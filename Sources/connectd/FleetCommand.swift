@@ -1,4 +1,5 @@
-// `connectd fleet status`: the fleet as a running agent sees it (GET /v1/agent/fleet).
+// `connectd fleet status`: the fleet as a running agent sees it (GET /v1/agent/fleet);
+// `connectd fleet remove-host NODE`: retire a host (PUT /v1/agent/fleet/remove-host/NODE).
 
 import ArgumentParser
 import ConnectdCore
@@ -7,7 +8,35 @@ import Foundation
 struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet", abstract: "Inspect the fleet a running agent belongs to (fleet mode).",
-        subcommands: [FleetStatusCommand.self])
+        subcommands: [FleetStatusCommand.self, FleetRemoveHostCommand.self])
+}
+
+struct FleetRemoveHostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove-host",
+        abstract: "Retire a host from the fleet: its catalog entries go now, its intermediate is not renewed, its CSR is refused.",
+        discussion: """
+        Run it against any agent of the fleet whose etcd user may write removed/ and hosts/ (a root
+        holder's role from contrib/fleet/etcd-auth). The host's current intermediate stays valid until
+        it expires. To let the host back in, delete the key <key_prefix>v1/removed/NODE in etcd.
+        """)
+
+    @OptionGroup var client: AgentClientOptions
+
+    @Argument(help: "The node name of the host to remove.")
+    var node: String
+
+    func run() throws {
+        let response = try AgentAPI.send(client, method: "PUT", target: "/v1/agent/fleet/remove-host/" + Self.escape(node))
+        let deleted = (try? JSONParser.parse(response.body))?["DeletedCatalogEntries"]
+        var count = "0"
+        if case .int(let value)? = deleted { count = String(value) }
+        print("Removed \(node) from the fleet (\(count) catalog entries deleted); its intermediate will not be renewed.")
+    }
+
+    static func escape(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? name
+    }
 }
 
 struct FleetStatusCommand: ParsableCommand {

@@ -83,6 +83,7 @@ import Testing
         "PUT /v1/agent/service/deregister/web-proxy": fixed("PUT", "/v1/agent/service/deregister/web-proxy"),
         "GET /v1/agent/proxies": fixed("GET", "/v1/agent/proxies"),
         "GET /v1/agent/fleet": fixed("GET", "/v1/agent/fleet"),
+        "PUT /v1/agent/fleet/remove-host/:node": fixed("PUT", "/v1/agent/fleet/remove-host/host-x"),
         "GET /v1/agent/connect/proxy/web-proxy": fixed("GET", "/v1/agent/connect/proxy/web-proxy"),
         "GET /v1/agent/connect/proxy/db-proxy": fixed("GET", "/v1/agent/connect/proxy/db-proxy"),
         "GET /v1/agent/connect/ca/roots": fixed("GET", "/v1/agent/connect/ca/roots"),

@@ -314,6 +314,37 @@ import Testing
         #expect(own.status == 0 && own.output.contains("ClusterID"), "\(own.output)")
     }
 
+    /// `connectd fleet remove-host`: the host's entries leave the catalog at once (not after its
+    /// lease), it publishes nothing more though it still runs, and gets no new intermediate.
+    @Test(.timeLimit(.minutes(2))) func aRemovedHostLeavesAtOnceAndGetsNoIntermediate() throws {
+        let fleet = try Fleet(label: "fleet-remove")
+        defer { fleet.stop() }
+        try fleet.startWebAndDb()
+        #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil)
+        let removed = try runConnectd(["fleet", "remove-host", "host-b", "-http-addr", "127.0.0.1:\(fleet.host("host-a").port)"])
+        #expect(removed.status == 0 && removed.output.contains("Removed host-b"), "\(removed.output)")
+        let gone = fleet.wait(seconds: 5, every: 0.1) {
+            guard case .array(let list)? = try? fleet.json("host-a", "/v1/health/connect/db") else { return false }
+            return list.isEmpty
+        }
+        #expect(gone != nil, "db left host-a's catalog at once, not after the lease TTL")
+        try fleet.host("host-b").waitForLog("this host was removed from the fleet")
+        // It still runs and is still registered locally, but nothing comes back into the catalog.
+        Thread.sleep(forTimeInterval: 6)
+        #expect(try fleet.cluster.etcdctl(["get", "--prefix", "connectd/v1/catalog/", "--keys-only"]).output.contains("host-b") == false)
+        #expect(try fleet.json("host-b", "/v1/agent/fleet")["Removed"] == .bool(true))
+        #expect(try fleet.json("host-b", "/v1/agent/self")["Stats"]?["connectd"]?["fleet"]?.stringValue?.contains("REMOVED") == true)
+        // Its intermediate is gone (as at expiry): it is not signed again, and leaves say why.
+        #expect(try fleet.cluster.etcdctl(["del", "connectd/v1/ca/intermediates/host-b"]).status == 0)
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try fleet.cluster.etcdctl(["get", "connectd/v1/ca/intermediates/host-b", "--keys-only"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        let leaf = try fleet.send("host-b", "GET", "/v1/agent/connect/ca/leaf/new-service")
+        #expect(leaf.status == 503 && leaf.text.contains("removed from the fleet"), "\(leaf.text)")
+        let status = try runConnectd(["fleet", "status", "-http-addr", "127.0.0.1:\(fleet.host("host-a").port)"])
+        #expect(status.status == 0 && status.output.contains("host-b"), "\(status.output)")
+    }
+
     @Test(.timeLimit(.minutes(2))) func twoRootHoldersStartedAtOnceCreateOneRoot() throws {
         let fleet = try Fleet(label: "fleet-holders")
         defer { fleet.stop() }

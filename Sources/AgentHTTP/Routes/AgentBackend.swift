@@ -44,10 +44,14 @@ public protocol AgentBackend: Sendable {
     func fleetStatus() async -> JSONValue?
     /// Fleet mode: one line about the fleet; nil on a single host.
     func fleetSummary() async -> String?
+    /// Fleet mode: retires host `node` from the fleet; the number of its catalog entries deleted,
+    /// nil on a single host.
+    func removeFleetHost(_ node: String) async throws -> Int?
 }
 
 extension AgentBackend {
     public func fleetStatus() async -> JSONValue? { nil }
     public func fleetSummary() async -> String? { nil }
+    public func removeFleetHost(_ node: String) async throws -> Int? { nil }
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { part(configuration()) }
 }

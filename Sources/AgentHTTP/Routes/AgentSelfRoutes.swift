@@ -20,6 +20,22 @@ enum AgentSelfRoutes {
                 let status = await backend.fleetStatus() ?? .object([("Mode", .string("single-host")), ("Node", .string(configuration.nodeName))])
                 return .json(status, pretty: options.pretty)
             },
+            // connectd extension: `connectd fleet remove-host NODE` (operator:write).
+            Route(.prefix("/v1/agent/fleet/remove-host/"), methods: ["PUT"]) { request throws(APIError) in
+                let configuration = backend.configuration()
+                let options = try QueryOptions(request, configuration: configuration)
+                try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).operatorWrite())
+                let node = request.pathSuffix
+                guard !node.isEmpty else { throw APIError.badRequestReason("missing node name: use /v1/agent/fleet/remove-host/<node>") }
+                let deleted: Int?
+                do {
+                    deleted = try await backend.removeFleetHost(node)
+                } catch {
+                    throw APIError.internalError("\(error)")
+                }
+                guard let deleted else { throw APIError.badRequestReason("this agent is not in a fleet (no fleet block)") }
+                return .json(.object([("Node", .string(node)), ("DeletedCatalogEntries", .int(Int64(deleted)))]), pretty: options.pretty)
+            },
             Route(.exact("/v1/agent/reload"), methods: ["PUT"]) { request throws(APIError) in
                 let configuration = backend.configuration()
                 try ACLCheck.require(try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend)

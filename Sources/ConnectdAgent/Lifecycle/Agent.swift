@@ -145,7 +145,11 @@ public final class Agent: AgentBackend, Sendable {
 
     public func fleetStatus() async -> JSONValue? { await fleet?.status(node: configuration().nodeName) }
 
-    public func fleetSummary() async -> String? { await fleet?.summary() }
+    public func fleetSummary() async -> String? { await fleet?.summary(node: configuration().nodeName) }
+
+    public func removeFleetHost(_ node: String) async throws -> Int? {
+        try await fleet?.removeHost(node, by: configuration().nodeName)
+    }
 
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { applied.read(part) }
 
@@ -250,7 +254,7 @@ public final class Agent: AgentBackend, Sendable {
                       successTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: SystemdService(notifier: notifier, supervisor: supervisor,
                                               longestStopGrace: { [self] in longestStopGrace() },
-                                              fleetSummary: { [fleet] in await fleet?.summary() }, logger: logger)),
+                                              fleetSummary: { [self] in await fleetSummary() }, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

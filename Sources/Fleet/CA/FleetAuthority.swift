@@ -48,11 +48,15 @@ public actor FleetAuthority {
     public nonisolated func caState(_ view: FleetView, now: Date = Date()) -> CAState {
         let published = Self.roots(view)
         let intermediate = view.entries[FleetKeys.intermediate(node)].flatMap { IntermediateRecord.decode($0.value) }
-        return IntermediateCA.hostState(clusterID: published?.clusterID ?? "", roots: published?.roots ?? [],
+        var state = IntermediateCA.hostState(clusterID: published?.clusterID ?? "", roots: published?.roots ?? [],
                                         // Moves with the roots and with this host's intermediate (its signer).
                                         rootsIndex: UInt64(max(1, view.entries[FleetKeys.roots]?.modRevision ?? 1,
                                                                view.entries[FleetKeys.intermediate(node)]?.modRevision ?? 1)),
                                         intermediatePEM: intermediate?.certPEM, key: hostKey, now: now)
+        if state.signer == nil, view.removal(of: node) != nil {
+            state.pendingReason = "this host was removed from the fleet (connectd fleet remove-host); it gets no intermediate"
+        }
+        return state
     }
 
     static func roots(_ view: FleetView) -> (clusterID: String, roots: [CARoot])? {
@@ -76,6 +80,11 @@ public actor FleetAuthority {
     }
 
     private func postRequest(_ view: FleetView) async throws(EtcdError) {
+        if let removal = view.removal(of: node) {
+            note("self-removed", "this host was removed from the fleet (connectd fleet remove-host): it gets no intermediate and publishes nothing",
+                 error: "removed at \(removal["RemovedAt"]?.stringValue ?? "?") by \(removal["RemovedBy"]?.stringValue ?? "?")")
+            return
+        }
         let mine = Certificate.PublicKey(hostKey.publicKey)
         if let posted = view.entries[FleetKeys.csr(node)].flatMap({ RequestRecord.decode($0.value) }),
            (try? IntermediateCA.requestedKey(posted.csrPEM)) == mine {
@@ -106,6 +115,10 @@ public actor FleetAuthority {
         }
         for (key, entry) in view.entries(under: "ca/csr/") {
             guard let request = RequestRecord.decode(entry.value) else { continue }
+            if view.removal(of: request.node) != nil {
+                note("removed:\(request.node)", "fleet CA: refusing the CSR of a removed host", error: "\(request.node) is under removed/")
+                continue
+            }
             let requested: Certificate.PublicKey
             do throws(CAError) {
                 requested = try IntermediateCA.requestedKey(request.csrPEM)

@@ -37,6 +37,7 @@ public actor CatalogPublisher: Service {
     private var written: [String: Data] = [:]
     private var passes = 0
     private var lastError: String?
+    private var reportedRemoval = false
     /// etcd takes at most 128 operations per transaction.
     static let batch = 100
 
@@ -94,10 +95,14 @@ public actor CatalogPublisher: Service {
     /// written set is empty) against the view instead, which also removes stale keys of this node.
     func publish() async {
         guard let lease else { return }
-        let want = desired()
         passes += 1
-        if passes % 5 == 0 || written.isEmpty {
-            let current = await view()
+        let current = await view()
+        // A removed host publishes nothing (and takes back what it had), until it is re-added.
+        let removed = current.removal(of: identity().node) != nil
+        if removed, !reportedRemoval { logger.error("this host was removed from the fleet (connectd fleet remove-host): it publishes no catalog entries") }
+        reportedRemoval = removed
+        let want = removed ? [:] : desired()
+        if passes % 5 == 0 || written.isEmpty || removed {
             let node = identity().node
             written = [:]
             for (key, entry) in current.entries where entry.lease == lease && Self.belongs(key, to: node) {

@@ -34,6 +34,8 @@ public struct FleetKeys: Sendable, Equatable {
         "catalog/" + component(service) + "/" + component(node) + "/" + component(id)
     }
     public static func host(_ node: String) -> String { "hosts/" + component(node) }
+    /// Written by `connectd fleet remove-host`: the host gets no intermediate and publishes nothing.
+    public static func removed(_ node: String) -> String { "removed/" + component(node) }
 
     /// The node a `catalog/<service>/<node>/<id>` key belongs to.
     public static func catalogNode(_ relative: String) -> String? {

@@ -28,6 +28,7 @@ extension FleetRuntime {
                 ("Checksum", .string(view.checksum)),
             ])),
             ("Lease", .string(Self.describe(lease))),
+            ("Removed", .bool(view.removal(of: node) != nil)),
             ("Hosts", .array(Self.hosts(view))),
             ("Etcd", .array(members.map { endpoint, result in
                 switch result {
@@ -44,16 +45,17 @@ extension FleetRuntime {
     }
 
     /// One line for `STATUS=` and `/v1/agent/self`.
-    public func summary() async -> String {
+    public func summary(node: String) async -> String {
         let view = await feed.view
         let phase = await feed.phase
-        let hosts = Self.hosts(view).count
+        let hosts = view.entries(under: "hosts/").count
         let intentions = view.entries(under: "intentions/").count
-        return "fleet: \(hosts) host(s), \(intentions) intention(s), view at revision \(view.revision) (\(Self.describe(phase)))"
+        let removed = view.removal(of: node) != nil ? "THIS HOST WAS REMOVED from the fleet; " : ""
+        return "fleet: \(removed)\(hosts) host(s), \(intentions) intention(s), view at revision \(view.revision) (\(Self.describe(phase)))"
     }
 
     static func hosts(_ view: FleetView) -> [JSONValue] {
-        view.entries(under: "hosts/").compactMap { key, entry -> JSONValue? in
+        let live = view.entries(under: "hosts/").compactMap { key, entry -> JSONValue? in
             guard let host = try? JSONParser.parse(Array(entry.value)), let node = host["Node"]?.stringValue else { return nil }
             let intermediate = view.entries[FleetKeys.intermediate(node)].flatMap { IntermediateRecord.decode($0.value) }
             return .object([
@@ -64,8 +66,19 @@ extension FleetRuntime {
                 ("IntermediateRootID", intermediate.map { .string($0.rootID) } ?? .null),
                 ("Services", .int(Int64(view.entries(under: "catalog/").filter { FleetKeys.catalogNode($0.key) == node }.count))),
                 ("ModifyIndex", .int(entry.modRevision)),
+                ("Removed", .bool(view.removal(of: node) != nil)),
             ])
         }
+        let removed = view.entries(under: "removed/").compactMap { _, entry -> JSONValue? in
+            guard let record = try? JSONParser.parse(Array(entry.value)), let node = record["Node"]?.stringValue,
+                  view.entries[FleetKeys.host(node)] == nil else { return nil }
+            return .object([
+                ("Node", .string(node)), ("Address", .null), ("LeaseAlive", .bool(false)), ("IntermediateNotAfter", .null),
+                ("IntermediateRootID", .null), ("Services", .int(0)), ("ModifyIndex", .int(entry.modRevision)), ("Removed", .bool(true)),
+                ("RemovedAt", record["RemovedAt"] ?? .null),
+            ])
+        }
+        return live + removed
     }
 
     static func describe(_ phase: FleetViewFeed.Phase) -> String {
