@@ -21,6 +21,8 @@ public actor LeaseKeeper: Service {
     private let onNewLease: @Sendable (Int64) async -> Void
     private let logger: Logger
     public private(set) var state = State.starting
+    /// A round is under way (one at a time: two could both grant a lease).
+    private var ticking = false
 
     public init(client: EtcdClient, ttlSeconds: Int64, logger: Logger, onNewLease: @escaping @Sendable (Int64) async -> Void) {
         self.client = client
@@ -50,8 +52,18 @@ public actor LeaseKeeper: Service {
         }
     }
 
+    /// A round now, not at the next third of the TTL (etcd is back after an outage: a lost lease
+    /// is replaced, and what hangs off it re-written, at once).
+    public func renewNow() async {
+        guard state != .stopped else { return }
+        await tick()
+    }
+
     /// One round: renew the lease held, or grant one when there is none (or it is gone).
     func tick() async {
+        guard !ticking else { return }
+        ticking = true
+        defer { ticking = false }
         do throws(EtcdError) {
             if let id = currentID {
                 if try await client.keepAlive(LeaseKeepAliveRequest(id: id)).remainingTTL != nil {

@@ -71,7 +71,7 @@ import Testing
             try """
             {"node_name": "\(node)", "bind_addr": "\(address)", "advertise_addr": "\(address)", "client_addr": "\(address)",
              "ports": {"proxy_min_port": \(firstProxyPort), "proxy_max_port": \(firstProxyPort + 50)},
-             "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"}},
+             "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"}, "ca_config": {"root_change_jitter": "1s"}},
              "fleet": {"etcd_endpoints": [\(endpoints)], "key_prefix": "connectd/", "root_holder": \(rootHolder)\(user)},
              "services": \(services)}
             """.write(toFile: config + "/agent.json", atomically: true, encoding: .utf8)
@@ -132,6 +132,15 @@ import Testing
                 Thread.sleep(forTimeInterval: interval)
             }
             return nil
+        }
+
+        /// The last lines of every proxy log of `node` (for failure messages).
+        func proxyLogs(_ node: String, lines: Int = 15) -> String {
+            let directory = dir + "/" + node + "/data/proxy/logs"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().map { name in
+                let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+                return "== \(name)\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+            }.joined(separator: "\n")
         }
 
         /// The PIDs of a host's managed proxies (to stop them when the agent was SIGKILLed).

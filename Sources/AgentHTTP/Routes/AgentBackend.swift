@@ -47,11 +47,14 @@ public protocol AgentBackend: Sendable {
     /// Fleet mode: retires host `node` from the fleet; the number of its catalog entries deleted,
     /// nil on a single host.
     func removeFleetHost(_ node: String) async throws -> Int?
+    /// Fleet mode: rotates the fleet's root (a root holder only); nil on a single host.
+    func rotateFleetRoot() async throws -> Bool?
 }
 
 extension AgentBackend {
     public func fleetStatus() async -> JSONValue? { nil }
     public func fleetSummary() async -> String? { nil }
     public func removeFleetHost(_ node: String) async throws -> Int? { nil }
+    public func rotateFleetRoot() async throws -> Bool? { nil }
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { part(configuration()) }
 }

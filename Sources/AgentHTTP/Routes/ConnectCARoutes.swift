@@ -129,6 +129,16 @@ enum ConnectCARoutes {
         }
         if let problem = sink.problems.first { throw APIError.badRequestReason(problem.description) }
         if settings.clusterID != nil { throw APIError.badRequestReason("Config.ClusterID cannot be changed") }
+        if backend.state.shared, settings.generateKey {
+            // Fleet mode: the fleet's root rotates on its root holder, through etcd.
+            guard settings.privateKey == nil else { throw APIError.badRequestReason("PrivateKey cannot be given in fleet mode") }
+            do {
+                _ = try await backend.rotateFleetRoot()
+            } catch {
+                throw APIError.badRequestReason("\(error)")
+            }
+            return .empty
+        }
         do throws(StateError) {
             try await backend.state.applyCAConfiguration(settings)
         } catch {

@@ -23,6 +23,9 @@ public struct CAState: Sendable, Equatable {
     public var pendingReason = "no signing key"
     /// The roots and intermediates come from the fleet (etcd), not this host's store.
     public var fleetManaged = false
+    /// Fleet mode: the root that signed this host's intermediate. Part of the signer's identity:
+    /// an intermediate re-signed under a new root re-issues the leaves (their chain changes).
+    public var signerRootID: String?
 
     public var trustDomain: String { "\(clusterID).consul" }
 
@@ -31,7 +34,10 @@ public struct CAState: Sendable, Equatable {
     }
 
     /// Colon-hex key ID of the key that signs leaves now (leaves signed by another key are stale).
-    public var activeSigningKeyID: String { signer.map { ColonHex.encode($0.keyID) } ?? "" }
+    public var activeSigningKeyID: String {
+        guard let signer else { return "" }
+        return ColonHex.encode(signer.keyID) + (signerRootID.map { "@" + $0 } ?? "")
+    }
 
     /// When the next rotated-out root is due for pruning, if any.
     public var nextPrune: Date? {

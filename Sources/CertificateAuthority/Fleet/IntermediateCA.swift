@@ -76,6 +76,22 @@ public enum IntermediateCA {
         }
     }
 
+    /// A new root to rotate to from `current`: its identity, and its certificate cross-signed by
+    /// `current` (so a host that still trusts only the old root accepts chains through the new
+    /// one), valid for `crossSignLife`.
+    public static func nextRoot(after current: SigningIdentity, clusterID: String, crossSignLife: TimeInterval,
+                                now: Date) throws(CAError) -> (identity: SigningIdentity, crossSigned: Certificate) {
+        let (identity, _) = try newRoot(clusterID: clusterID, now: now)
+        do {
+            let cross = try CertificateFactory.crossSign(identity.certificate, newKey: identity.key.publicKey, by: current,
+                                                         serial: SerialNumbers.certificate(), trustDomain: "\(clusterID).consul",
+                                                         now: now, notAfter: now.addingTimeInterval(crossSignLife))
+            return (identity, cross)
+        } catch {
+            throw .invalid("cannot cross-sign the new fleet root: \(error)")
+        }
+    }
+
     /// The public record of `identity` as the active root of `clusterID` (no key).
     public static func published(_ identity: SigningIdentity, clusterID: String) -> CARoot {
         let certificate = identity.certificate
@@ -116,7 +132,7 @@ public enum IntermediateCA {
             state.pendingReason = "this host's intermediate is not signed by a root of the fleet"
             return state
         }
-        _ = issuer
+        state.signerRootID = issuer.id
         state.signer = SigningIdentity(key: key, certificate: certificate)
         state.leafChain = [KeyMaterial.pem(certificate)]
         return state
@@ -133,9 +149,16 @@ public enum IntermediateCA {
 }
 
 extension CARoot {
-    /// The record as published in etcd: the API fields without indexes, never a key.
+    /// The record as published in etcd: the API fields without indexes (cross-signatures with
+    /// the root that signed them), never a key.
     public var publishedJSON: JSONValue {
-        .object(apiJSON.objectMembers!.filter { !["CreateIndex", "ModifyIndex", "IntermediateCerts"].contains($0.0) })
+        var members = apiJSON.objectMembers!.filter { !["CreateIndex", "ModifyIndex", "IntermediateCerts"].contains($0.0) }
+        members.append(("CrossSigned", .array(intermediates.map { chain in
+            .object([("PEM", .string(chain.pem)), ("SignedByRootID", .string(chain.signedByRootID)),
+                     ("NotAfter", .string(RFC3339.format(chain.notAfter)))])
+        })))
+        members.append(("RotatedOutAt", rotatedOutAt.map { .string(RFC3339.format($0)) } ?? .null))
+        return .object(members)
     }
 
     /// A root read from etcd; its indexes are the revision of the record holding it.
@@ -148,5 +171,13 @@ extension CARoot {
         self.init(id: id, serialNumber: UInt64(bitPattern: serial), signingKeyID: keyID, externalTrustDomain: external,
                   notBefore: notBefore, notAfter: notAfter, rootCertPEM: pem, active: active, privateKeyPEM: "",
                   createIndex: index, modifyIndex: index)
+        rotatedOutAt = json["RotatedOutAt"]?.stringValue.flatMap(RFC3339.parse)
+        if case .array(let chains)? = json["CrossSigned"] {
+            intermediates = chains.compactMap { chain in
+                guard case .string(let pem)? = chain["PEM"], case .string(let signer)? = chain["SignedByRootID"],
+                      let notAfter = chain["NotAfter"]?.stringValue.flatMap(RFC3339.parse) else { return nil }
+                return ChainCertificate(pem: pem, signedByRootID: signer, notAfter: notAfter)
+            }
+        }
     }
 }

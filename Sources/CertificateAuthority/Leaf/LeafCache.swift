@@ -63,6 +63,11 @@ public final class LeafCache: Sendable {
 
     public var count: Int { state.withLock { $0.entries.count } }
 
+    /// Whether every cached certificate was signed under `keyID` (`CAState.activeSigningKeyID`).
+    public func allSigned(by keyID: String) -> Bool {
+        state.withLock { $0.entries.values.allSatisfy { $0.cert.authorityKeyID == keyID } }
+    }
+
     /// The cached certificate for `key`, issuing one on a miss. With `.index(n)` and a cached
     /// certificate at or below `n`, waits (up to `wait`) for the next renewal or re-issue.
     /// Returns the certificate and whether it came from the cache without waiting.

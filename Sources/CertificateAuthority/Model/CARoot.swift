@@ -10,6 +10,12 @@ public struct ChainCertificate: Sendable, Equatable {
     /// `ID` of the root whose key signed it.
     public var signedByRootID: String
     public var notAfter: Date
+
+    public init(pem: String, signedByRootID: String, notAfter: Date) {
+        self.pem = pem
+        self.signedByRootID = signedByRootID
+        self.notAfter = notAfter
+    }
 }
 
 public struct CARoot: Sendable, Equatable {

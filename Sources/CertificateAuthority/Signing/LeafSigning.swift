@@ -30,6 +30,6 @@ extension CAPolicy {
         return IssuedCert(serial: Array(leaf.certificate.serialNumber.bytes), index: index, certPEM: pem,
                           privateKeyPEM: KeyMaterial.sec1PEM(leaf.key), service: service, serviceURI: uri,
                           validAfter: leaf.certificate.notValidBefore, validBefore: leaf.certificate.notValidAfter,
-                          authorityKeyID: ColonHex.encode(signer.keyID))
+                          authorityKeyID: state.activeSigningKeyID)
     }
 }

@@ -98,6 +98,7 @@ public final class Agent: AgentBackend, Sendable {
                            rootChangeJitter: configuration.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter,
                            datacenter: { appliedConfiguration.value.datacenter })
         if let settings = configuration.fleet {
+            let leaves = self.leaves
             guard settings.etcdCAFile == nil else {
                 throw AgentStartError(description: "fleet.etcd_ca_file: TLS to etcd is not available in this build yet; use http:// endpoints on a trusted network")
             }
@@ -109,7 +110,8 @@ public final class Agent: AgentBackend, Sendable {
                                              let current = appliedConfiguration.value
                                              return CatalogPublisher.Identity(node: current.nodeName, nodeID: nodeID, datacenter: current.datacenter,
                                                                               address: current.advertisedAddress)
-                                         }, logger: logger)
+                                         }, leavesCurrent: { leaves.allSigned(by: state.snapshot.ca.activeSigningKeyID) },
+                                         logger: logger)
             } catch {
                 throw AgentStartError(description: "fleet: \(error)")
             }
@@ -146,6 +148,12 @@ public final class Agent: AgentBackend, Sendable {
     public func fleetStatus() async -> JSONValue? { await fleet?.status(node: configuration().nodeName) }
 
     public func fleetSummary() async -> String? { await fleet?.summary(node: configuration().nodeName) }
+
+    public func rotateFleetRoot() async throws -> Bool? {
+        guard let fleet else { return nil }
+        let rotated = try await fleet.rotateRoot()
+        return rotated.from != rotated.to
+    }
 
     public func removeFleetHost(_ node: String) async throws -> Int? {
         try await fleet?.removeHost(node, by: configuration().nodeName)

@@ -15,22 +15,28 @@ import Logging
 import X509
 
 public actor FleetAuthority {
-    private let client: EtcdClient
-    private let keys: FleetKeys
-    private let node: String
-    private let directory: String
-    private let rootHolder: Bool
+    let client: EtcdClient
+    let keys: FleetKeys
+    let node: String
+    let directory: String
+    let rootHolder: Bool
     private let clusterIDSetting: String?
-    private let logger: Logger
+    let logger: Logger
     public nonisolated let hostKey: P256.Signing.PrivateKey
-    /// The root this holder keeps, once loaded or created.
-    private var root: (identity: SigningIdentity, clusterID: String)?
+    /// The root this holder signs with: of the keys it keeps, the one whose root is active.
+    var root: (identity: SigningIdentity, clusterID: String)?
+    /// Every root key this holder keeps (the active one, and one it rotated to or from).
+    var kept: [SigningIdentity] = []
+    let leavesCurrent: @Sendable () -> Bool
     private var warned: Set<String> = []
     /// Intermediates this holder wrote that the view may not show yet: node → (key, when).
-    private var signed: [String: (key: Certificate.PublicKey, at: Date)] = [:]
+    private var signed: [String: (key: Certificate.PublicKey, rootID: String, at: Date)] = [:]
 
+    /// - Parameter leavesCurrent: whether every cached leaf is signed by the current signer (a
+    ///   host acknowledges a new root only once its leaves carry the new chain).
     public init(client: EtcdClient, keys: FleetKeys, node: String, directory: String, rootHolder: Bool, clusterID: String?,
-                logger: Logger) throws {
+                leavesCurrent: @escaping @Sendable () -> Bool = { true }, logger: Logger) throws {
+        self.leavesCurrent = leavesCurrent
         self.client = client
         self.keys = keys
         self.node = node
@@ -39,7 +45,10 @@ public actor FleetAuthority {
         self.clusterIDSetting = clusterID
         self.logger = logger
         hostKey = try Self.loadOrCreateKey(directory + "/intermediate-key.pem")
-        if rootHolder { root = try Self.loadRoot(directory + "/root.json") }
+        if rootHolder, let loaded = try Self.loadRoots(directory + "/root.json") {
+            kept = loaded.keys
+            root = loaded.keys.last.map { ($0, loaded.clusterID) }
+        }
     }
 
     // MARK: - What the host serves
@@ -72,8 +81,12 @@ public actor FleetAuthority {
     /// every host makes sure its CSR is posted.
     public func reconcile(_ view: FleetView, now: Date = Date()) async {
         do throws(EtcdError) {
-            if rootHolder { try await holdRoot(view, now: now) }
+            if rootHolder {
+                try await holdRoot(view, now: now)
+                try await pruneRoots(view, now: now)
+            }
             try await postRequest(view)
+            try await acknowledge(view)
         } catch {
             note("etcd", "fleet CA: etcd call failed; retrying", error: "\(error)")
         }
@@ -107,6 +120,10 @@ public actor FleetAuthority {
             try await createRoot(now: now)
             return
         }
+        if let active = published.roots.first(where: \.active),
+           let match = kept.first(where: { KeyMaterial.pem($0.certificate) == active.rootCertPEM }) {
+            root = (match, published.clusterID)
+        }
         guard let root, let active = published.roots.first(where: \.active),
               active.rootCertPEM == KeyMaterial.pem(root.identity.certificate) else {
             note("not-holder", "fleet CA: the fleet's active root is not the one this root holder keeps; it signs nothing",
@@ -129,7 +146,8 @@ public actor FleetAuthority {
             let existing = view.entries[FleetKeys.intermediate(request.node)].flatMap { IntermediateRecord.decode($0.value) }
             if let existing, !IntermediateCA.needsRenewal(existing.certPEM, for: requested, activeRoot: active, now: now) { continue }
             // Written a moment ago and not back through the watch yet: not again.
-            if let recent = signed[request.node], recent.key == requested, now.timeIntervalSince(recent.at) < 30 { continue }
+            if let recent = signed[request.node], recent.key == requested, recent.rootID == active.id,
+               now.timeIntervalSince(recent.at) < 30 { continue }
             let certificate: Certificate
             do throws(CAError) {
                 certificate = try IntermediateCA.sign(requested, node: request.node, by: root.identity,
@@ -141,7 +159,7 @@ public actor FleetAuthority {
             let record = IntermediateRecord(node: request.node, certPEM: KeyMaterial.pem(certificate), rootID: active.id,
                                             notAfter: RFC3339.format(certificate.notValidAfter))
             // Noted before the write: a reconcile that runs while this one waits must not sign again.
-            signed[request.node] = (requested, now)
+            signed[request.node] = (requested, active.id, now)
             do throws(EtcdError) {
                 _ = try await client.put(PutRequest(key: keys.full(FleetKeys.intermediate(request.node)), value: record.encoded))
             } catch {
@@ -160,8 +178,9 @@ public actor FleetAuthority {
             let clusterID = clusterIDSetting ?? UUID().uuidString.lowercased()
             do {
                 let (identity, _) = try IntermediateCA.newRoot(clusterID: clusterID, now: now)
-                try Self.saveRoot(identity, clusterID: clusterID, to: directory + "/root.json")
+                try Self.saveRoots([identity], clusterID: clusterID, to: directory + "/root.json")
                 root = (identity, clusterID)
+                kept = [identity]
             } catch {
                 note("root", "fleet CA: cannot create the root", error: "\(error)")
                 return
@@ -181,7 +200,7 @@ public actor FleetAuthority {
         // waiting): the next round compares it with this holder's and says so if it differs.
     }
 
-    private func note(_ topic: String, _ message: Logger.Message, error: String) {
+    func note(_ topic: String, _ message: Logger.Message, error: String) {
         guard warned.insert(topic + error).inserted else { return }
         logger.warning(message, metadata: ["error": "\(error)"])
     }
@@ -202,19 +221,27 @@ public actor FleetAuthority {
         return key
     }
 
-    static func loadRoot(_ path: String) throws -> (identity: SigningIdentity, clusterID: String)? {
+    /// `root.json`: the cluster ID and every root key this holder keeps (`Roots`, oldest first).
+    static func loadRoots(_ path: String) throws -> (keys: [SigningIdentity], clusterID: String)? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let json = try JSONParser.parse(try AtomicFile.read(path))
-        guard case .string(let clusterID)? = json["ClusterID"], case .string(let keyPEM)? = json["PrivateKey"],
-              case .string(let certPEM)? = json["RootCert"] else {
-            throw StoreError(key: path, message: "expected ClusterID, PrivateKey and RootCert")
+        guard case .string(let clusterID)? = json["ClusterID"], case .array(let list)? = json["Roots"], !list.isEmpty else {
+            throw StoreError(key: path, message: "expected ClusterID and Roots")
         }
-        return (SigningIdentity(key: try KeyMaterial.privateKey(pem: keyPEM), certificate: try KeyMaterial.certificate(pem: certPEM)), clusterID)
+        var keys: [SigningIdentity] = []
+        for item in list {
+            guard case .string(let keyPEM)? = item["PrivateKey"], case .string(let certPEM)? = item["RootCert"] else {
+                throw StoreError(key: path, message: "a root without PrivateKey or RootCert")
+            }
+            keys.append(SigningIdentity(key: try KeyMaterial.privateKey(pem: keyPEM), certificate: try KeyMaterial.certificate(pem: certPEM)))
+        }
+        return (keys, clusterID)
     }
 
-    static func saveRoot(_ identity: SigningIdentity, clusterID: String, to path: String) throws {
-        let json = JSONValue.object([("ClusterID", .string(clusterID)), ("RootCert", .string(KeyMaterial.pem(identity.certificate))),
-                                     ("PrivateKey", .string(KeyMaterial.sec1PEM(identity.key)))])
+    static func saveRoots(_ keys: [SigningIdentity], clusterID: String, to path: String) throws {
+        let json = JSONValue.object([("ClusterID", .string(clusterID)), ("Roots", .array(keys.map { identity in
+            .object([("RootCert", .string(KeyMaterial.pem(identity.certificate))), ("PrivateKey", .string(KeyMaterial.sec1PEM(identity.key)))])
+        }))])
         try AtomicFile.write(Array(json.encoded(pretty: true).utf8), to: path)
     }
 }

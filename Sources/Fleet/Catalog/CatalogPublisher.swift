@@ -66,6 +66,19 @@ public actor CatalogPublisher: Service {
         }
     }
 
+    /// This host's instances as it publishes them (none once it was removed), for its own
+    /// catalog while etcd does not show them (just after an expired lease, before the re-write).
+    public func ownInstances(in view: FleetView) -> [String: CatalogInstance] {
+        guard view.removal(of: identity().node) == nil else { return [:] }
+        var result: [String: CatalogInstance] = [:]
+        for (key, value) in desired() where key.hasPrefix("catalog/") {
+            guard let record = CatalogRecord.decode(value) else { continue }
+            let index = view.index(of: "catalog")
+            result[key] = record.instance(ViewEntry(value: value, createRevision: Int64(index), modRevision: Int64(index), lease: 0))
+        }
+        return result
+    }
+
     /// What this host should have in the catalog now, by relative key.
     func desired() -> [String: Data] {
         let snapshot = state.snapshot
@@ -93,7 +106,7 @@ public actor CatalogPublisher: Service {
 
     /// One pass: writes what differs from what was written; every fifth pass (and whenever the
     /// written set is empty) against the view instead, which also removes stale keys of this node.
-    func publish() async {
+    public func publish() async {
         guard let lease else { return }
         passes += 1
         let current = await view()

@@ -26,6 +26,7 @@ public struct FleetKeys: Sendable, Equatable {
     public static let roots = "ca/roots"
     public static func csr(_ node: String) -> String { "ca/csr/" + component(node) }
     public static func intermediate(_ node: String) -> String { "ca/intermediates/" + component(node) }
+    public static func ack(_ node: String) -> String { "ca/acks/" + component(node) }
     public static func intention(_ id: String) -> String { "intentions/" + component(id) }
     public static func intentionPair(source: String, destination: String) -> String {
         "intention-pairs/" + component(source) + "/" + component(destination)

@@ -9,6 +9,7 @@ import EtcdClient
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 public final class FleetRuntime: Sendable {
     public let client: EtcdClient
@@ -23,8 +24,10 @@ public final class FleetRuntime: Sendable {
     public static let leaseTTL: Int64 = 10
 
     /// - Parameter identity: this host as the catalog shows it (read at each publication).
+    /// - Parameter leavesCurrent: whether every cached leaf is signed by the current signer.
     public init(settings: FleetSettings, dataDir: String, node: String, clusterID: String?, state: AgentState, health: HealthBoard,
-                identity: @escaping @Sendable () -> CatalogPublisher.Identity, logger: Logger) throws {
+                identity: @escaping @Sendable () -> CatalogPublisher.Identity, leavesCurrent: @escaping @Sendable () -> Bool,
+                logger: Logger) throws {
         var named = logger
         named[metadataKey: "component"] = "fleet"
         let fleetLogger = named
@@ -44,17 +47,19 @@ public final class FleetRuntime: Sendable {
         let file = FleetViewFile(directory: directory)
         let saved = file.load { problem in fleetLogger.warning("the saved fleet view is unreadable; starting empty", metadata: ["problem": "\(problem)"]) }
         authority = try FleetAuthority(client: client, keys: keys, node: node, directory: directory, rootHolder: settings.rootHolder,
-                                       clusterID: clusterID, logger: fleetLogger)
+                                       clusterID: clusterID, leavesCurrent: leavesCurrent, logger: fleetLogger)
         let authority = authority
         let keys = keys
+        let publisherBox = PublisherBox()
         feed = FleetViewFeed(client: client, keys: keys, file: file, initial: saved ?? FleetView(), logger: fleetLogger) { view, touched in
-            await Self.adopt(view, touched: touched, into: state, authority: authority, logger: fleetLogger)
+            await Self.adopt(view, touched: touched, into: state, authority: authority, publisher: publisherBox.publisher, logger: fleetLogger)
             await authority.reconcile(view)
         }
         let feed = feed
         publisher = CatalogPublisher(client: client, keys: keys, state: state, health: health, identity: identity,
                                      view: { await feed.view }, logger: fleetLogger)
         let publisher = publisher
+        publisherBox.publisher = publisher
         lease = LeaseKeeper(client: client, ttlSeconds: Self.leaseTTL, logger: fleetLogger) { id in await publisher.leaseGranted(id) }
         if let saved {
             fleetLogger.info("serving the saved fleet view until etcd answers", metadata: ["revision": "\(saved.revision)"])
@@ -67,7 +72,14 @@ public final class FleetRuntime: Sendable {
     /// Hands the saved view to the state and routes intention writes to etcd; call before serving.
     public func start() async {
         await state.setSharedWriter(EtcdIntentionWriter(client: client, keys: keys))
-        await Self.adopt(initial, touched: ["ca", "intentions", "catalog"], into: state, authority: authority, logger: logger)
+        // Back from an outage: check the lease now, so a lost one is replaced (and the catalog
+        // entries re-written) without waiting for the next keepalive round.
+        let lease = lease, publisher = publisher
+        await feed.setOnReconnect {
+            await lease.renewNow()
+            await publisher.publish()
+        }
+        await Self.adopt(initial, touched: ["ca", "intentions", "catalog"], into: state, authority: authority, publisher: publisher, logger: logger)
     }
 
     /// The services to run in the agent's group.
@@ -75,21 +87,52 @@ public final class FleetRuntime: Sendable {
         [feed, lease, publisher, FleetCAService(feed: feed, authority: authority, state: state, logger: logger)]
     }
 
+    /// Rotates the fleet's root (on a root holder) and returns once this agent serves it.
+    public func rotateRoot() async throws -> (from: String, to: String) {
+        let rotated = try await authority.rotate(await feed.view)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !state.snapshot.ca.roots.contains(where: { $0.id == rotated.to && $0.active }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return (rotated.from, rotated.to)
+    }
+
     /// Closes etcd connections (after the group stopped).
     public func shutdown() async { try? await client.shutdown() }
 
-    static func adopt(_ view: FleetView, touched: Set<String>, into state: AgentState, authority: FleetAuthority, logger: Logger) async {
+    static func adopt(_ view: FleetView, touched: Set<String>, into state: AgentState, authority: FleetAuthority,
+                      publisher: CatalogPublisher?, logger: Logger) async {
         let intentions = touched.contains("intentions") ? view.intentions { key in
             logger.error("an intention record in etcd is unreadable; it is ignored", metadata: ["key": "\(key)"])
         } : nil
         let ca = touched.contains("ca") ? authority.caState(view) : nil
-        let catalog = touched.contains("catalog") ? view.catalog : nil
+        var catalog = touched.contains("catalog") ? view.catalog : nil
+        if var fleetCatalog = catalog, let publisher {
+            // This host's own instances are always in its catalog: etcd lacks them for a moment
+            // after an expired lease (until they are re-written under the new one).
+            let present = Set(view.entries.keys)
+            let missing = await publisher.ownInstances(in: view).filter { !present.contains($0.key) }
+            if !missing.isEmpty {
+                fleetCatalog = FleetCatalog(instances: fleetCatalog.instances + missing.values, index: fleetCatalog.index)
+                catalog = fleetCatalog
+            }
+        }
         await state.adoptShared(intentions: intentions, ca: ca, catalog: catalog)
     }
 }
 
-/// Re-checks the CA every 30 s even when etcd is quiet: the root holder's half-life renewals,
-/// and this host's intermediate expiring while etcd is unreachable.
+/// The publisher, set once both it and the feed (whose callback needs it) exist.
+private final class PublisherBox: Sendable {
+    private let value = Mutex<CatalogPublisher?>(nil)
+    var publisher: CatalogPublisher? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
+
+/// Re-checks the CA every 5 s even when etcd is quiet: the root holder's half-life renewals and
+/// pruning, this host's acknowledgement once its leaves are re-issued, and its intermediate
+/// expiring while etcd is unreachable.
 struct FleetCAService: Service {
     let feed: FleetViewFeed
     let authority: FleetAuthority
@@ -98,7 +141,7 @@ struct FleetCAService: Service {
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(30)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
             if Task.isShuttingDownGracefully { break }
             let view = await feed.view
             await authority.reconcile(view)

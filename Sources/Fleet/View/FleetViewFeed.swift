@@ -27,6 +27,8 @@ public actor FleetViewFeed: Service {
     private let file: FleetViewFile?
     private let logger: Logger
     private let onChange: @Sendable (FleetView, Set<String>) async -> Void
+    /// Called after a listing that follows a disconnection (etcd is reachable again).
+    private var onReconnect: (@Sendable () async -> Void)?
     /// Page size of a listing.
     private let pageSize: Int64 = 500
     private var lastSaveError: String?
@@ -41,13 +43,18 @@ public actor FleetViewFeed: Service {
         self.onChange = onChange
     }
 
+    public func setOnReconnect(_ action: @escaping @Sendable () async -> Void) { onReconnect = action }
+
     public func run() async throws {
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                let wasDisconnected: Bool
+                if case .disconnected = phase { wasDisconnected = true } else { wasDisconnected = false }
                 phase = .listing
                 try await relist()
                 failures = 0
+                if wasDisconnected, let onReconnect { await onReconnect() }
                 phase = .watching(fromRevision: view.revision + 1)
                 try await cancelWhenGracefulShutdown { try await self.follow() }
             } catch {
