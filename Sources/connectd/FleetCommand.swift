@@ -63,11 +63,12 @@ struct FleetStatusCommand: ParsableCommand {
         print("node \(text(status["Node"])), keys under \(text(status["KeyPrefix"])), lease \(text(status["Lease"]))")
         print("view: revision \(text(view?["Revision"])), lag \(text(view?["Lag"])), \(text(view?["Keys"])) keys, \(text(view?["Phase"]))")
         print("")
-        var hosts = [["HOST", "ADDRESS", "LEASE", "SERVICES", "INTERMEDIATE UNTIL", "ROOT"]]
+        var hosts = [["HOST", "ADDRESS", "LEASE", "SERVICES", "INTERMEDIATE UNTIL", "UNDER ROOT", "ACKNOWLEDGED"]]
         if case .array(let list)? = status["Hosts"] {
             for host in list {
-                hosts.append([text(host["Node"]), text(host["Address"]), host["LeaseAlive"] == .bool(true) ? "alive" : "none",
-                              text(host["Services"]), text(host["IntermediateNotAfter"]), short(text(host["IntermediateRootID"]))])
+                let lease = host["Removed"] == .bool(true) ? "removed" : host["LeaseAlive"] == .bool(true) ? "alive" : "none"
+                hosts.append([text(host["Node"]), text(host["Address"]), lease, text(host["Services"]), text(host["IntermediateNotAfter"]),
+                              short(text(host["IntermediateRootID"])), short(text(host["AcknowledgedRootID"]))])
             }
         }
         TextTable.print(hosts)

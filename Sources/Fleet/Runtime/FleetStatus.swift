@@ -64,6 +64,7 @@ extension FleetRuntime {
                 ("LeaseAlive", .bool(entry.lease != 0)),
                 ("IntermediateNotAfter", intermediate.map { .string($0.notAfter) } ?? .null),
                 ("IntermediateRootID", intermediate.map { .string($0.rootID) } ?? .null),
+                ("AcknowledgedRootID", view.entries[FleetKeys.ack(node)].flatMap { AckRecord.decode($0.value) }.map { .string($0.activeRootID) } ?? .null),
                 ("Services", .int(Int64(view.entries(under: "catalog/").filter { FleetKeys.catalogNode($0.key) == node }.count))),
                 ("ModifyIndex", .int(entry.modRevision)),
                 ("Removed", .bool(view.removal(of: node) != nil)),
@@ -74,7 +75,7 @@ extension FleetRuntime {
                   view.entries[FleetKeys.host(node)] == nil else { return nil }
             return .object([
                 ("Node", .string(node)), ("Address", .null), ("LeaseAlive", .bool(false)), ("IntermediateNotAfter", .null),
-                ("IntermediateRootID", .null), ("Services", .int(0)), ("ModifyIndex", .int(entry.modRevision)), ("Removed", .bool(true)),
+                ("IntermediateRootID", .null), ("AcknowledgedRootID", .null), ("Services", .int(0)), ("ModifyIndex", .int(entry.modRevision)), ("Removed", .bool(true)),
                 ("RemovedAt", record["RemovedAt"] ?? .null),
             ])
         }
