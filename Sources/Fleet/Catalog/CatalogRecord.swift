@@ -2,6 +2,7 @@
 
 import AgentState
 import Foundation
+import Synchronization
 
 struct CatalogRecord: Codable, Equatable {
     var node: String
@@ -58,11 +59,25 @@ struct CatalogRecord: Codable, Equatable {
     static func decode(_ data: Data) -> CatalogRecord? { try? JSONDecoder().decode(CatalogRecord.self, from: data) }
 }
 
-extension FleetView {
-    /// The catalog in this view: every decodable record, with the catalog section's index.
-    var catalog: FleetCatalog {
-        FleetCatalog(instances: entries(under: "catalog/").compactMap { key, entry in
-            CatalogRecord.decode(entry.value).map { $0.instance(entry) }
-        }, index: index(of: "catalog"))
+/// Decoded catalog instances by key, kept across changes of the view: a change decodes only
+/// the records whose revision moved, not the whole catalog again.
+final class CatalogDecoder: Sendable {
+    private let decoded = Mutex<[String: (revision: Int64, instance: CatalogInstance?)]>([:])
+
+    /// The catalog in `view`: every decodable record, with the catalog section's index.
+    func catalog(_ view: FleetView) -> FleetCatalog {
+        decoded.withLock { cache in
+            var next: [String: (revision: Int64, instance: CatalogInstance?)] = [:]
+            next.reserveCapacity(cache.count)
+            for (key, entry) in view.entries where key.hasPrefix("catalog/") {
+                if let known = cache[key], known.revision == entry.modRevision {
+                    next[key] = known
+                } else {
+                    next[key] = (entry.modRevision, CatalogRecord.decode(entry.value).map { $0.instance(entry) })
+                }
+            }
+            cache = next
+            return FleetCatalog(instances: next.values.compactMap(\.instance), index: view.index(of: "catalog"))
+        }
     }
 }

@@ -51,8 +51,11 @@ public final class FleetRuntime: Sendable {
         let authority = authority
         let keys = keys
         let publisherBox = PublisherBox()
+        let decoder = CatalogDecoder()
+        self.decoder = decoder
         feed = FleetViewFeed(client: client, keys: keys, file: file, initial: saved ?? FleetView(), logger: fleetLogger) { view, touched in
-            await Self.adopt(view, touched: touched, into: state, authority: authority, publisher: publisherBox.publisher, logger: fleetLogger)
+            await Self.adopt(view, touched: touched, into: state, authority: authority, publisher: publisherBox.publisher,
+                             decoder: decoder, logger: fleetLogger)
             await authority.reconcile(view)
         }
         let feed = feed
@@ -68,6 +71,7 @@ public final class FleetRuntime: Sendable {
     }
 
     private let initial: FleetView
+    private let decoder: CatalogDecoder
 
     /// Hands the saved view to the state and routes intention writes to etcd; call before serving.
     public func start() async {
@@ -79,7 +83,8 @@ public final class FleetRuntime: Sendable {
             await lease.renewNow()
             await publisher.publish()
         }
-        await Self.adopt(initial, touched: ["ca", "intentions", "catalog"], into: state, authority: authority, publisher: publisher, logger: logger)
+        await Self.adopt(initial, touched: ["ca", "intentions", "catalog"], into: state, authority: authority, publisher: publisher,
+                         decoder: decoder, logger: logger)
     }
 
     /// The services to run in the agent's group.
@@ -101,12 +106,12 @@ public final class FleetRuntime: Sendable {
     public func shutdown() async { try? await client.shutdown() }
 
     static func adopt(_ view: FleetView, touched: Set<String>, into state: AgentState, authority: FleetAuthority,
-                      publisher: CatalogPublisher?, logger: Logger) async {
+                      publisher: CatalogPublisher?, decoder: CatalogDecoder, logger: Logger) async {
         let intentions = touched.contains("intentions") ? view.intentions { key in
             logger.error("an intention record in etcd is unreadable; it is ignored", metadata: ["key": "\(key)"])
         } : nil
         let ca = touched.contains("ca") ? authority.caState(view) : nil
-        var catalog = touched.contains("catalog") ? view.catalog : nil
+        var catalog = touched.contains("catalog") ? decoder.catalog(view) : nil
         if var fleetCatalog = catalog, let publisher {
             // This host's own instances are always in its catalog: etcd lacks them for a moment
             // after an expired lease (until they are re-written under the new one).

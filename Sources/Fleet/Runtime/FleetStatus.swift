@@ -55,6 +55,10 @@ extension FleetRuntime {
     }
 
     static func hosts(_ view: FleetView) -> [JSONValue] {
+        var services: [String: Int] = [:]
+        for key in view.entries.keys where key.hasPrefix("catalog/") {
+            if let node = FleetKeys.catalogNode(key) { services[node, default: 0] += 1 }
+        }
         let live = view.entries(under: "hosts/").compactMap { key, entry -> JSONValue? in
             guard let host = try? JSONParser.parse(Array(entry.value)), let node = host["Node"]?.stringValue else { return nil }
             let intermediate = view.entries[FleetKeys.intermediate(node)].flatMap { IntermediateRecord.decode($0.value) }
@@ -65,7 +69,7 @@ extension FleetRuntime {
                 ("IntermediateNotAfter", intermediate.map { .string($0.notAfter) } ?? .null),
                 ("IntermediateRootID", intermediate.map { .string($0.rootID) } ?? .null),
                 ("AcknowledgedRootID", view.entries[FleetKeys.ack(node)].flatMap { AckRecord.decode($0.value) }.map { .string($0.activeRootID) } ?? .null),
-                ("Services", .int(Int64(view.entries(under: "catalog/").filter { FleetKeys.catalogNode($0.key) == node }.count))),
+                ("Services", .int(Int64(services[node] ?? 0))),
                 ("ModifyIndex", .int(entry.modRevision)),
                 ("Removed", .bool(view.removal(of: node) != nil)),
             ])

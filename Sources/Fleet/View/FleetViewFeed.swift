@@ -32,6 +32,9 @@ public actor FleetViewFeed: Service {
     /// Page size of a listing.
     private let pageSize: Int64 = 500
     private var lastSaveError: String?
+    /// Saves are at most one a second (the file is a fail-static copy; a start lists anyway).
+    private var lastSave = ContinuousClock.now - .seconds(10)
+    private var saveScheduled = false
 
     public init(client: EtcdClient, keys: FleetKeys, file: FleetViewFile?, initial: FleetView, logger: Logger,
                 onChange: @escaping @Sendable (FleetView, Set<String>) async -> Void) {
@@ -68,6 +71,7 @@ public actor FleetViewFeed: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
+        if saveScheduled { save() }
         phase = .stopped
     }
 
@@ -113,11 +117,31 @@ public actor FleetViewFeed: Service {
     private func adopt(_ next: FleetView, _ touched: Set<String>) async {
         view = next
         guard !touched.isEmpty else { return }
-        save()
+        saveSoon()
         await onChange(next, touched)
     }
 
+    private func saveSoon() {
+        if ContinuousClock.now - lastSave >= .seconds(1) {
+            save()
+            return
+        }
+        guard !saveScheduled else { return }
+        saveScheduled = true
+        Task {
+            try? await Task.sleep(for: .seconds(1))
+            await self.saveScheduledNow()
+        }
+    }
+
+    private func saveScheduledNow() {
+        guard saveScheduled else { return }
+        save()
+    }
+
     private func save() {
+        saveScheduled = false
+        lastSave = .now
         guard let file else { return }
         do {
             try file.save(view)

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Fleet mode at scale (issue 16, item 5): one real agent among many simulated hosts.
+
+Publishes --hosts simulated hosts × 10 services into etcd with connectd's key layout (records
+like CatalogPublisher's, tied to leases: one lease per 100 hosts), then starts one real agent
+(root holder) with a service whose managed proxy has 5 upstreams (svc-0 … svc-4), and measures:
+start-up (agent start → its view at etcd's revision and watching), the agent's anonymous memory,
+the time from a change of an upstream's instance in etcd to a parked `?index=` health query on
+the agent answering (p50/p99 over --changes changes), and what a change of a service the agent
+does not use costs it (CPU time of the agent per such change).
+
+    swift build -c release --product connectd
+    python3 bench/fleet_scale.py --bin .build/release/connectd --hosts 1000
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import start_agent, stop_agent  # noqa: E402
+from fleet_bench import anon_kib, start_etcd  # noqa: E402
+
+PREFIX = "connectd/v1/"
+SERVICES = 1000   # distinct service names in the fleet; host i runs svc-(10i … 10i+9 mod SERVICES)
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+class Etcd:
+    def __init__(self, endpoint):
+        host, port = endpoint.replace("http://", "").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def call(self, path, body):
+        self.conn.request("POST", path, body=json.dumps(body))
+        response = self.conn.getresponse()
+        data = json.loads(response.read() or b"{}")
+        if response.status != 200:
+            raise SystemExit(f"{path}: {response.status} {data}")
+        return data
+
+
+def record(host, service, port, passing=True):
+    return json.dumps({"Node": f"sim-{host}", "NodeID": f"00000000-0000-0000-0000-{host:012d}", "Address": "127.0.0.1",
+                       "Datacenter": "dc1", "ServiceID": f"svc-{service}-proxy", "ServiceName": f"svc-{service}-proxy",
+                       "Kind": "connect-proxy", "Port": port, "Tags": [], "DestinationName": f"svc-{service}",
+                       "DestinationServiceID": f"svc-{service}", "Passing": passing, "Output": "TCP connect: Success"},
+                      sort_keys=True)
+
+
+def catalog_key(host, service):
+    return f"{PREFIX}catalog/svc-{service}-proxy/sim-{host}/svc-{service}-proxy"
+
+
+def publish(etcd, hosts):
+    leases = {}
+    ops = []
+    for host in range(hosts):
+        group = host // 100
+        if group not in leases:
+            leases[group] = etcd.call("/v3/lease/grant", {"TTL": "3600"})["ID"]
+        for k in range(10):
+            service = (host * 10 + k) % SERVICES
+            ops.append({"request_put": {"key": b64(catalog_key(host, service)), "value": b64(record(host, service, 20000 + k)),
+                                        "lease": leases[group]}})
+        ops.append({"request_put": {"key": b64(f"{PREFIX}hosts/sim-{host}"), "lease": leases[group],
+                                    "value": b64(json.dumps({"Node": f"sim-{host}", "Address": "127.0.0.1"}))}})
+        if len(ops) >= 100:
+            etcd.call("/v3/kv/txn", {"success": ops})
+            ops = []
+    if ops:
+        etcd.call("/v3/kv/txn", {"success": ops})
+    return etcd.call("/v3/kv/range", {"key": b64(PREFIX), "count_only": True})
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=".build/release/connectd")
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=200)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="connectd-fleet-scale-")
+    etcd_procs, endpoints = start_etcd(work)
+    agent = None
+    try:
+        etcd = Etcd(endpoints[0])
+        started = time.time()
+        counted = publish(etcd, args.hosts)
+        keys = int(counted.get("count", "0"))
+        revision = int(counted["header"]["revision"])
+        print(f"{args.hosts} simulated hosts × 10 services: {keys} keys in etcd in {time.time() - started:.1f} s")
+        directory = os.path.join(work, "agent")
+        os.makedirs(directory)
+        upstreams = [{"destination_name": f"svc-{i}", "local_bind_port": 19000 + i} for i in range(5)]
+        t0 = time.time()
+        agent, port = start_agent(args.bin, directory, {
+            "node_name": "real-host", "bind_addr": "127.0.0.1",
+            "connect": {"proxy": {"allow_managed_root": True}},
+            "fleet": {"etcd_endpoints": endpoints, "root_holder": True},
+            "service": {"name": "client", "port": 1, "connect": {"proxy": {"upstreams": upstreams}}}})
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+        def fleet_view():
+            conn.request("GET", "/v1/agent/fleet")
+            return json.loads(conn.getresponse().read())["View"]
+
+        while True:
+            view = fleet_view()
+            if view["Revision"] >= revision and view["Phase"] == "watching":
+                break
+            if time.time() - t0 > 300:
+                raise SystemExit(f"the agent's view never caught up: {view}")
+            time.sleep(0.05)
+        startup = time.time() - t0
+        time.sleep(3)
+        print(f"agent start-up to a complete view: {startup:.2f} s; RssAnon {anon_kib(agent.pid) / 1024:.1f} MiB "
+              f"({view['Keys']} keys in its view)")
+
+        # An upstream's instance changes in etcd: how long until a parked health query answers.
+        latencies = []
+        target_host = 0  # sim-0 runs svc-0 … svc-9, so svc-0 is one of the agent's upstreams
+        waiter = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        waiter.request("GET", "/v1/health/connect/svc-0")
+        response = waiter.getresponse()
+        response.read()
+        index = int(response.getheader("X-Consul-Index"))
+        for change in range(args.changes):
+            result = {}
+
+            def park():
+                waiter.request("GET", f"/v1/health/connect/svc-0?index={index}&wait=30s")
+                answer = waiter.getresponse()
+                answer.read()
+                result["at"] = time.perf_counter()
+                result["index"] = int(answer.getheader("X-Consul-Index"))
+
+            thread = threading.Thread(target=park)
+            thread.start()
+            time.sleep(0.02)
+            written = time.perf_counter()
+            etcd.call("/v3/kv/put", {"key": b64(catalog_key(target_host, 0)),
+                                     "value": b64(record(target_host, 0, 20000, passing=change % 2 == 1)),
+                                     "lease": "0"})
+            thread.join()
+            latencies.append(result["at"] - written)
+            index = result["index"]
+        ordered = sorted(latencies)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        print(f"upstream change -> parked health query answered ({args.changes} changes): "
+              f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+
+        # Changes of a service the agent does not use: its CPU per change.
+        before = cpu_seconds(agent.pid)
+        unrelated = 50
+        for change in range(unrelated):
+            etcd.call("/v3/kv/put", {"key": b64(catalog_key(5, 55)), "value": b64(record(5, 55, 20005, passing=change % 2 == 1))})
+        time.sleep(2)
+        spent = cpu_seconds(agent.pid) - before
+        print(f"{unrelated} changes of a service it does not use: {spent * 1000 / unrelated:.1f} ms of agent CPU each "
+              f"(every change reaches every agent: it watches the whole prefix)")
+    finally:
+        if agent is not None:
+            stop_agent(agent, os.path.join(work, "agent"))
+        for proc in etcd_procs:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
