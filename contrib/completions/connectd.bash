@@ -173,13 +173,13 @@ _connectd() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    agent|proxy|validate|reload|status|ca|version|demo-http|help)
+    agent|proxy|validate|reload|status|ca|fleet|version|demo-http|help)
         # Offer subcommand argument completions
         "_connectd_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'agent proxy validate reload status ca version demo-http help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'agent proxy validate reload status ca fleet version demo-http help' -- "${cur}"))
         ;;
     esac
 }
@@ -315,13 +315,13 @@ _connectd_ca() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    rotate|get-config)
+    rotate|get-config|reset)
         # Offer subcommand argument completions
         "_connectd_ca_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'rotate get-config' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'rotate get-config reset' -- "${cur}"))
         ;;
     esac
 }
@@ -356,6 +356,80 @@ _connectd_ca_get-config() {
     repeating_options=()
     non_repeating_options=(-http-addr --http-addr -token --token)
     __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-http-addr'|'--http-addr')
+        return
+        ;;
+    '-token'|'--token')
+        return
+        ;;
+    esac
+}
+
+_connectd_ca_reset() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(-data-dir --data-dir)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-data-dir'|'--data-dir')
+        return
+        ;;
+    esac
+}
+
+_connectd_fleet() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __connectd_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    status|remove-host)
+        # Offer subcommand argument completions
+        "_connectd_fleet_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'status remove-host' -- "${cur}"))
+        ;;
+    esac
+}
+
+_connectd_fleet_status() {
+    repeating_flags=()
+    non_repeating_flags=(-json --json -h --help)
+    repeating_options=()
+    non_repeating_options=(-http-addr --http-addr -token --token)
+    __connectd_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-http-addr'|'--http-addr')
+        return
+        ;;
+    '-token'|'--token')
+        return
+        ;;
+    esac
+}
+
+_connectd_fleet_remove-host() {
+    repeating_flags=()
+    non_repeating_flags=(-h --help)
+    repeating_options=()
+    non_repeating_options=(-http-addr --http-addr -token --token)
+    __connectd_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
