@@ -58,7 +58,8 @@ import Testing
         /// Writes host `node`'s config and starts its agent. `services` is the JSON of `services`.
         @discardableResult
         func start(_ node: String, rootHolder: Bool, services: String = "[]", firstProxyPort: Int, etcdPassword: String? = nil,
-                   address: String = "127.0.0.1", endpoints etcd: [String]? = nil, launcher: [String] = []) throws -> AgentProcess {
+                   address: String = "127.0.0.1", endpoints etcd: [String]? = nil, launcher: [String] = [],
+                   environment: [String: String] = [:]) throws -> AgentProcess {
             let config = dir + "/" + node
             try FileManager.default.createDirectory(atPath: config, withIntermediateDirectories: true)
             let endpoints = (etcd ?? cluster.endpoints).map { "\"\($0)\"" }.joined(separator: ", ")
@@ -79,7 +80,7 @@ import Testing
             let arguments = ["-data-dir", config + "/data", "-config-dir", config, "-http-port", String(freeLoopbackPort())]
             self.arguments[node] = arguments
             launchers[node] = (launcher, address)
-            let agent = try AgentProcess(arguments, launcher: launcher, host: address)
+            let agent = try AgentProcess(arguments, environment: environment, launcher: launcher, host: address)
             hosts[node] = agent
             return agent
         }
@@ -93,14 +94,14 @@ import Testing
 
         /// host-a (root holder) with web and its upstream to db; host-b with db. With
         /// `passwords`, each host logs in to etcd as its own user.
-        func startWebAndDb(passwords: [String: String] = [:]) throws {
+        func startWebAndDb(passwords: [String: String] = [:], environment: [String: [String: String]] = [:]) throws {
             let web = try app("web"), db = try app("db")
             try start("host-a", rootHolder: true, services: """
                 [{"name": "web", "port": \(web), "connect": {"proxy": {"upstreams": [{"destination_name": "db", "local_bind_port": \(upstreamPort)}]}}}]
-                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-a"])
+                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-a"], environment: environment["host-a"] ?? [:])
             try start("host-b", rootHolder: false, services: """
                 [{"name": "db", "port": \(db), "connect": {"proxy": {}}}]
-                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-b"])
+                """, firstProxyPort: freeRange(), etcdPassword: passwords["host-b"], environment: environment["host-b"] ?? [:])
         }
 
         var rangeBase = Int.random(in: 0..<40) * 100 + 21000
@@ -328,8 +329,11 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func aRemovedHostLeavesAtOnceAndGetsNoIntermediate() throws {
         let fleet = try Fleet(label: "fleet-remove")
         defer { fleet.stop() }
-        try fleet.startWebAndDb()
+        let systemd = try NotifyListener()
+        try fleet.startWebAndDb(environment: ["host-b": ["NOTIFY_SOCKET": systemd.path]])
         #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil)
+        // STATUS= carries the fleet line.
+        #expect(systemd.waitFor("fleet: 2 host(s)") != nil, "\(systemd.messages.map(\.1))")
         let removed = try runConnectd(["fleet", "remove-host", "host-b", "-http-addr", "127.0.0.1:\(fleet.host("host-a").port)"])
         #expect(removed.status == 0 && removed.output.contains("Removed host-b"), "\(removed.output)")
         let gone = fleet.wait(seconds: 5, every: 0.1) {
@@ -338,6 +342,7 @@ import Testing
         }
         #expect(gone != nil, "db left host-a's catalog at once, not after the lease TTL")
         try fleet.host("host-b").waitForLog("this host was removed from the fleet")
+        #expect(systemd.waitFor("THIS HOST WAS REMOVED", seconds: 10) != nil, "\(systemd.messages.map(\.1).suffix(3))")
         // It still runs and is still registered locally, but nothing comes back into the catalog.
         Thread.sleep(forTimeInterval: 6)
         #expect(try fleet.cluster.etcdctl(["get", "--prefix", "connectd/v1/catalog/", "--keys-only"]).output.contains("host-b") == false)
