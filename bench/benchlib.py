@@ -84,3 +84,38 @@ def requests_per_second(lines):
         if line.startswith("Requests/sec"):
             return float(line.split()[1])
     return None
+
+
+def anon_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def start_etcd(work):
+    ports = [(free_port(), free_port()) for _ in range(3)]
+    cluster = ",".join(f"e{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+    procs = []
+    for i, (client, peer) in enumerate(ports):
+        procs.append(subprocess.Popen([
+            "/usr/bin/etcd", "--name", f"e{i}", "--data-dir", os.path.join(work, f"etcd-{i}"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new", "--pre-vote",
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+            "--experimental-watch-progress-notify-interval", "5s", "--log-level", "error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    endpoints = [f"http://127.0.0.1:{client}" for client, _ in ports]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", ports[0][0], timeout=1)
+            conn.request("POST", "/v3/kv/put", body=json.dumps({"key": "YmVuY2g=", "value": "MQ=="}))
+            if b"revision" in conn.getresponse().read():
+                return procs, endpoints
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("etcd did not start")

@@ -25,8 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import start_agent, stop_agent  # noqa: E402
-from fleet_bench import anon_kib, start_etcd  # noqa: E402
+from benchlib import anon_kib, start_agent, start_etcd, stop_agent  # noqa: E402
 
 PREFIX = "connectd/v1/"
 SERVICES = 1000   # distinct service names in the fleet; host i runs svc-(10i … 10i+9 mod SERVICES)
