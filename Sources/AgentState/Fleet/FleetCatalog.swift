@@ -53,18 +53,32 @@ public struct CatalogInstance: Sendable, Equatable {
 }
 
 public struct FleetCatalog: Sendable, Equatable {
-    /// Sorted by (service name, node, service ID).
-    public var instances: [CatalogInstance]
+    /// Every instance (in no particular order; `proxies(for:)` and `serviceTags` sort).
+    public let instances: [CatalogInstance]
     /// The etcd revision of the last change seen (≥ 1, never backwards).
-    public var index: UInt64
+    public let index: UInt64
+    /// Proxies by the service they front, each list sorted by (node, service ID): a health query
+    /// reads one list instead of filtering the fleet.
+    private let proxiesByDestination: [String: [CatalogInstance]]
 
     public init(instances: [CatalogInstance] = [], index: UInt64 = 1) {
-        self.instances = instances.sorted { ($0.serviceName, $0.node, $0.serviceID) < ($1.serviceName, $1.node, $1.serviceID) }
+        self.instances = instances
         self.index = max(index, 1)
+        var grouped: [String: [CatalogInstance]] = [:]
+        for instance in instances where instance.kind == "connect-proxy" {
+            grouped[instance.destinationName ?? "", default: []].append(instance)
+        }
+        proxiesByDestination = grouped.mapValues { $0.sorted { ($0.node, $0.serviceID) < ($1.node, $1.serviceID) } }
     }
 
     /// The proxies fronting `service`, on every host.
-    public func proxies(for service: String) -> [CatalogInstance] {
-        instances.filter { $0.kind == "connect-proxy" && $0.destinationName == service }
+    public func proxies(for service: String) -> [CatalogInstance] { proxiesByDestination[service] ?? [] }
+
+    /// Equal when they come from the same view revision with the same instances; the index
+    /// alone decides when it differs (comparing the fleet's instances one by one would cost
+    /// a pass over the fleet for every change).
+    public static func == (lhs: FleetCatalog, rhs: FleetCatalog) -> Bool {
+        lhs.index == rhs.index && lhs.instances.count == rhs.instances.count
+            && lhs.proxiesByDestination.keys.count == rhs.proxiesByDestination.keys.count
     }
 }

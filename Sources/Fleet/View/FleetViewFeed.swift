@@ -24,14 +24,13 @@ public actor FleetViewFeed: Service {
     public private(set) var view: FleetView
     private let client: EtcdClient
     private let keys: FleetKeys
-    private let file: FleetViewFile?
+    private let saver: FleetViewSaver?
     private let logger: Logger
     private let onChange: @Sendable (FleetView, Set<String>) async -> Void
     /// Called after a listing that follows a disconnection (etcd is reachable again).
     private var onReconnect: (@Sendable () async -> Void)?
     /// Page size of a listing.
     private let pageSize: Int64 = 500
-    private var lastSaveError: String?
     /// Saves are at most one a second (the file is a fail-static copy; a start lists anyway).
     private var lastSave = ContinuousClock.now - .seconds(10)
     private var saveScheduled = false
@@ -40,7 +39,7 @@ public actor FleetViewFeed: Service {
                 onChange: @escaping @Sendable (FleetView, Set<String>) async -> Void) {
         self.client = client
         self.keys = keys
-        self.file = file
+        self.saver = file.map { FleetViewSaver(file: $0, logger: logger) }
         self.view = initial
         self.logger = logger
         self.onChange = onChange
@@ -71,7 +70,11 @@ public actor FleetViewFeed: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
-        if saveScheduled { save() }
+        // The last changes reach the file before the agent exits.
+        if saveScheduled, let saver {
+            saveScheduled = false
+            await saver.save(view)
+        }
         phase = .stopped
     }
 
@@ -106,9 +109,9 @@ public actor FleetViewFeed: Service {
             case .progress(let revision):
                 if revision > view.revision { view.revision = revision }
             case .events(let events, let revision):
-                var next = view
-                let touched = next.apply(events, keys: keys, upTo: revision)
-                await adopt(next, touched)
+                // In place: a copy of a fleet-sized view per event would cost a pass over it.
+                let touched = view.apply(events, keys: keys, upTo: revision)
+                await adopt(view, touched)
             }
             if Task.isShuttingDownGracefully { return }
         }
@@ -139,17 +142,13 @@ public actor FleetViewFeed: Service {
         save()
     }
 
+    /// Hands the view to the saver, which encodes and writes it off this actor (a large view
+    /// takes a while to encode, and events keep coming meanwhile).
     private func save() {
         saveScheduled = false
         lastSave = .now
-        guard let file else { return }
-        do {
-            try file.save(view)
-            lastSaveError = nil
-        } catch {
-            let text = "\(error)"
-            if lastSaveError != text { logger.error("cannot save the fleet view (fail-static after a restart needs it)", metadata: ["error": "\(text)"]) }
-            lastSaveError = text
-        }
+        guard let saver else { return }
+        let snapshot = view
+        Task { await saver.save(snapshot) }
     }
 }

@@ -3,6 +3,7 @@
 
 import AgentStore
 import Foundation
+import Logging
 
 public struct FleetViewFile: Sendable {
     public let path: String
@@ -24,5 +25,31 @@ public struct FleetViewFile: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(view)), to: path)
+    }
+}
+
+/// Writes views to the file one at a time, never an older one over a newer one.
+actor FleetViewSaver {
+    private let file: FleetViewFile
+    private let logger: Logger
+    private var savedRevision: Int64 = -1
+    private var lastError: String?
+
+    init(file: FleetViewFile, logger: Logger) {
+        self.file = file
+        self.logger = logger
+    }
+
+    func save(_ view: FleetView) {
+        guard view.revision >= savedRevision else { return }
+        do {
+            try file.save(view)
+            savedRevision = view.revision
+            lastError = nil
+        } catch {
+            let text = "\(error)"
+            if lastError != text { logger.error("cannot save the fleet view (fail-static after a restart needs it)", metadata: ["error": "\(text)"]) }
+            lastError = text
+        }
     }
 }
