@@ -54,7 +54,7 @@ public actor FleetViewFeed: Service {
     /// The scopes of the open stream, by the position of their watch.
     private var watching: [String] = []
     private var generation = 0
-    private var forwarder: Task<Void, Never>?
+    private var forwarders: [Task<Void, Never>] = []
 
     /// - Parameter base: the scopes kept whatever is used (`FleetScope.base`); the catalog
     ///   scopes of `interest`'s services are added to them.
@@ -210,29 +210,34 @@ public actor FleetViewFeed: Service {
         await adopt(view, touched)
     }
 
-    /// One stream for `scopes`, each from the revision after the one its copy is complete to.
+    /// One watch stream per scope, each from the revision after the one its copy is complete
+    /// to. (etcd takes several create requests on one stream, but through the HTTP/1.1 gateway a
+    /// create sent after the response started is lost: Go's server stops reading the body.)
     private func openStream(_ scopes: Set<String>) {
         stopStream()
         generation += 1
         let streamGeneration = generation
         watching = scopes.sorted()
         interest.setListed(Set(watching.compactMap(FleetScope.service(of:))))
-        let requests = watching.map { FleetScope.watch($0, keys, from: (view.scopes[$0] ?? view.revision) + 1) }
-        let stream = client.watch(requests, idleTimeout: .seconds(10))
         let input = input
-        forwarder = Task {
-            do {
-                for try await message in stream { input.yield(.message(generation: streamGeneration, message)) }
-                input.yield(.ended(generation: streamGeneration, WatchEnd.interrupted("the stream ended")))
-            } catch {
-                input.yield(.ended(generation: streamGeneration, error))
-            }
+        for (position, scope) in watching.enumerated() {
+            let stream = client.watch([FleetScope.watch(scope, keys, from: (view.scopes[scope] ?? view.revision) + 1)], idleTimeout: .seconds(10))
+            forwarders.append(Task {
+                do {
+                    for try await message in stream {
+                        input.yield(.message(generation: streamGeneration, WatchMessage(watch: position, update: message.update)))
+                    }
+                    input.yield(.ended(generation: streamGeneration, WatchEnd.interrupted("the stream of \(scope) ended")))
+                } catch {
+                    input.yield(.ended(generation: streamGeneration, error))
+                }
+            })
         }
     }
 
     private func stopStream() {
-        forwarder?.cancel()
-        forwarder = nil
+        for forwarder in forwarders { forwarder.cancel() }
+        forwarders = []
         generation += 1
         watching = []
         interest.setListed([])
