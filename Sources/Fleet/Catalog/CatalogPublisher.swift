@@ -100,7 +100,11 @@ public actor CatalogPublisher: Service {
         }
         var result = Dictionary(records.map { ($0.key, $0.encoded) }, uniquingKeysWith: { first, _ in first })
         let host = ["Node": me.node, "NodeID": me.nodeID, "Address": me.address, "Datacenter": me.datacenter]
-        result[FleetKeys.host(me.node)] = (try? JSONEncoder().encode(host)) ?? Data()
+        // Sorted keys: a dictionary's order differs between encodings, and every other order
+        // would be a rewrite of hosts/<node> (an event for every agent) on each pass.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        result[FleetKeys.host(me.node)] = (try? encoder.encode(host)) ?? Data()
         return result
     }
 
