@@ -6,8 +6,9 @@ like CatalogPublisher's, tied to leases: one lease per 100 hosts), then starts o
 (root holder) with a service whose managed proxy has 5 upstreams (svc-0 … svc-4), and measures:
 start-up (agent start → its view at etcd's revision and watching), the agent's anonymous memory,
 the time from a change of an upstream's instance in etcd to a parked `?index=` health query on
-the agent answering (p50/p99 over --changes changes), and what a change of a service the agent
-does not use costs it (CPU time of the agent per such change).
+the agent answering (p50/p99 over --changes changes), what a change of a service the agent does
+not use costs it (watch events received and CPU time per such change), and its steady-state
+requests to etcd (writes, lease keepalives, ranges per second).
 
     swift build -c release --product connectd
     python3 bench/fleet_scale.py --bin .build/release/connectd --hosts 1000
@@ -58,7 +59,8 @@ def record(host, service, port, passing=True):
 
 
 def catalog_key(host, service):
-    return f"{PREFIX}catalog/svc-{service}-proxy/sim-{host}/svc-{service}-proxy"
+    # A proxy is stored under the service it fronts.
+    return f"{PREFIX}catalog/svc-{service}/sim-{host}/svc-{service}-proxy"
 
 
 def publish(etcd, hosts):
@@ -86,6 +88,20 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def grpc_messages(endpoints):
+    """Messages received per gRPC method, summed over the members (the gateway calls gRPC)."""
+    totals = {}
+    for endpoint in endpoints:
+        host, port = endpoint.replace("http://", "").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/metrics")
+        for line in conn.getresponse().read().decode().splitlines():
+            if line.startswith("grpc_server_msg_received_total{"):
+                method = line.split('grpc_method="', 1)[1].split('"', 1)[0]
+                totals[method] = totals.get(method, 0) + float(line.rsplit(" ", 1)[1])
+    return totals
 
 
 def main():
@@ -164,15 +180,50 @@ def main():
         print(f"upstream change -> parked health query answered ({args.changes} changes): "
               f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
 
-        # Changes of a service the agent does not use: its CPU per change.
+        # Changes of a service the agent does not use: events it receives and its CPU per change.
+        events_before = fleet_view()["EventsReceived"]
         before = cpu_seconds(agent.pid)
         unrelated = 50
         for change in range(unrelated):
             etcd.call("/v3/kv/put", {"key": b64(catalog_key(5, 55)), "value": b64(record(5, 55, 20005, passing=change % 2 == 1))})
         time.sleep(2)
         spent = cpu_seconds(agent.pid) - before
-        print(f"{unrelated} changes of a service it does not use: {spent * 1000 / unrelated:.1f} ms of agent CPU each "
-              f"(every change reaches every agent: it watches the whole prefix)")
+        events = fleet_view()["EventsReceived"] - events_before
+        print(f"{unrelated} changes of a service it does not use: {events / unrelated:.2f} events received per change, "
+              f"{spent * 1000 / unrelated:.2f} ms of agent CPU each")
+
+        # Steady state: what the agent asks of etcd per second while nothing changes.
+        window = 30
+        start_messages, start_revision = grpc_messages(endpoints), fleet_view()["Revision"]
+        time.sleep(window)
+        end_messages = grpc_messages(endpoints)
+        rates = {m: (end_messages.get(m, 0) - start_messages.get(m, 0)) / window for m in end_messages}
+        writes = (int(etcd.call("/v3/kv/range", {"key": b64("none")})["header"]["revision"]) - start_revision) / window
+        print(f"steady state over {window} s: {writes:.2f} writes/s (revisions), "
+              f"{rates.get('LeaseKeepAlive', 0):.2f} lease keepalives/s, {rates.get('Range', 0):.2f} ranges/s, "
+              f"{rates.get('Txn', 0) + rates.get('Put', 0):.2f} txn+put/s, "
+              f"{rates.get('Watch', 0):.2f} watch requests/s; view {fleet_view()['Keys']} keys, "
+              f"{len(fleet_view()['Scopes'])} scopes")
+
+        # etcd's capacity for the per-host steady load: lease keepalives through the gateway,
+        # 8 clients for 5 s against all members (a keepalive goes to the leader).
+        lease = etcd.call("/v3/lease/grant", {"TTL": "600"})["ID"]
+        counts = []
+
+        def keepalive(endpoint):
+            client = Etcd(endpoint)
+            done, stop = 0, time.time() + 5
+            while time.time() < stop:
+                client.call("/v3/lease/keepalive", {"ID": lease})
+                done += 1
+            counts.append(done)
+
+        threads = [threading.Thread(target=keepalive, args=(endpoints[i % len(endpoints)],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(f"etcd capacity: {sum(counts) / 5:.0f} lease keepalives/s (8 clients through the gateway, same 2 cores)")
     finally:
         if agent is not None:
             stop_agent(agent, os.path.join(work, "agent"))

@@ -1,4 +1,4 @@
-// One long watch on a key prefix: what the stream brings, in revision order, as batches of
+// Long watches on key ranges, several on one stream: what the stream brings, in revision order, as batches of
 // events, progress notifications (a heartbeat that also advances the resume point) and the end
 // of the stream with its reason. The caller owns resuming: after `.compacted` it must re-list,
 // because a watch resumed at a compacted revision may lose events (etcd#18089 in 3.4.23).
@@ -31,17 +31,45 @@ public enum WatchEnd: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// One update of a multiplexed watch: `watch` is the position of its create request.
+public struct WatchMessage: Sendable, Equatable {
+    public var watch: Int
+    public var update: WatchUpdate
+
+    public init(watch: Int, update: WatchUpdate) {
+        self.watch = watch
+        self.update = update
+    }
+}
+
 extension EtcdClient {
-    /// Watches every key under `prefix` from `revision` on one endpoint after another, until
-    /// one accepts. The stream finishes with a `WatchEnd` error; cancelling the consuming task
-    /// closes the connection. A line longer than `maxLineBytes` ends the watch.
+    /// Watches every key under `prefix` from `revision` (one watch of ``watch(_:idleTimeout:maxLineBytes:)``).
     public func watch(prefix: Data, from revision: Int64, idleTimeout: Duration = .seconds(30),
                       maxLineBytes: Int = 16 << 20) -> AsyncThrowingStream<WatchUpdate, any Error> {
+        let messages = watch([.prefix(prefix, from: revision)], idleTimeout: idleTimeout, maxLineBytes: maxLineBytes)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await message in messages { continuation.yield(message.update) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Several watches on one stream (etcd multiplexes them on one exchange), on one endpoint
+    /// after another until one accepts. Each message names its watch by the position of its
+    /// create request. The stream finishes with a `WatchEnd` error; cancelling the consuming
+    /// task closes the connection. A line longer than `maxLineBytes` ends the watch.
+    public func watch(_ requests: [WatchCreateRequest], idleTimeout: Duration = .seconds(30),
+                      maxLineBytes: Int = 16 << 20) -> AsyncThrowingStream<WatchMessage, any Error> {
         AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    try await self.openWatch(prefix: prefix, from: revision, idleTimeout: idleTimeout,
-                                            maxLineBytes: maxLineBytes) { continuation.yield($0) }
+                    try await self.openWatch(requests, idleTimeout: idleTimeout, maxLineBytes: maxLineBytes) { continuation.yield($0) }
                     continuation.finish(throwing: WatchEnd.interrupted("the stream ended"))
                 } catch {
                     continuation.finish(throwing: error)
@@ -51,22 +79,28 @@ extension EtcdClient {
         }
     }
 
-    private func openWatch(prefix: Data, from revision: Int64, idleTimeout: Duration, maxLineBytes: Int,
-                          yield: (WatchUpdate) -> Void) async throws {
+    private func openWatch(_ requests: [WatchCreateRequest], idleTimeout: Duration, maxLineBytes: Int,
+                          yield: (WatchMessage) -> Void) async throws {
         // Its own HTTP client: the read timeout (no bytes for that long, not even a progress
         // notification) is what notices a stream that died silently.
         let watchHTTP = Self.makeHTTP(connectTimeout: settings.attemptTimeout, readTimeout: idleTimeout)
         do {
-            try await runWatch(prefix: prefix, from: revision, maxLineBytes: maxLineBytes, http: watchHTTP, yield: yield)
+            try await runWatch(requests, maxLineBytes: maxLineBytes, http: watchHTTP, yield: yield)
         } catch {
             try? await watchHTTP.shutdown()
             throw error
         }
     }
 
-    private func runWatch(prefix: Data, from revision: Int64, maxLineBytes: Int, http watchHTTP: HTTPClient,
-                          yield: (WatchUpdate) -> Void) async throws {
-        let body = try Self.encoded(WatchRequest(createRequest: .prefix(prefix, from: revision)), for: "/v3/watch")
+    private func runWatch(_ requests: [WatchCreateRequest], maxLineBytes: Int, http watchHTTP: HTTPClient,
+                          yield: (WatchMessage) -> Void) async throws {
+        guard !requests.isEmpty else { throw WatchEnd.interrupted("nothing to watch") }
+        // The gateway reads the body as a stream of requests: one create request after another.
+        var body = ByteBuffer()
+        for request in requests {
+            body.writeImmutableBuffer(try Self.encoded(WatchRequest(createRequest: request), for: "/v3/watch"))
+            body.writeString("\n")
+        }
         var attempts: [String] = []
         for (_, endpoint) in rotation() {
             var request = Self.post(endpoint, "/v3/watch", body, token: try await currentToken())
@@ -85,10 +119,18 @@ extension EtcdClient {
             }
             var lines = LineSplitter(maxLineBytes: maxLineBytes)
             var pending: WatchResponse?
+            // etcd numbers a stream's watches as it creates them, in the order they were asked for.
+            var positions: [Int64: Int] = [:]
             do {
                 for try await chunk in response.body {
                     for line in try lines.append(chunk) {
-                        if let update = try Self.update(from: line, joining: &pending) { yield(update) }
+                        guard let (id, update) = try Self.message(from: line, joining: &pending) else { continue }
+                        if case .created = update {
+                            guard positions.count < requests.count else { throw WatchEnd.interrupted("etcd created more watches than asked") }
+                            positions[id] = positions.count
+                        }
+                        guard let position = positions[id] else { throw WatchEnd.interrupted("an update for an unknown watch \(id)") }
+                        yield(WatchMessage(watch: position, update: update))
                     }
                 }
             } catch let end as WatchEnd {
@@ -103,6 +145,12 @@ extension EtcdClient {
 
     /// Decodes one line; fragments are joined into `pending` until the last one arrives.
     static func update(from line: Data, joining pending: inout WatchResponse?) throws -> WatchUpdate? {
+        try message(from: line, joining: &pending)?.update
+    }
+
+    /// Decodes one line with its watch ID; fragments (consecutive on the stream) are joined
+    /// into `pending` until the last one arrives.
+    static func message(from line: Data, joining pending: inout WatchResponse?) throws -> (watchID: Int64, update: WatchUpdate)? {
         let decoded: WatchLine
         do {
             decoded = try JSONDecoder().decode(WatchLine.self, from: line)
@@ -122,15 +170,18 @@ extension EtcdClient {
             return nil
         }
         let revision = result.header?.currentRevision ?? 0
+        let id = result.watchId?.value ?? 0
         if result.canceled == true {
             if let compacted = result.compactRevision, compacted.value > 0 { throw WatchEnd.compacted(revision: compacted.value) }
             throw WatchEnd.interrupted(result.cancelReason ?? "etcd canceled the watch")
         }
-        if result.created == true { return .created(revision: revision) }
+        if result.created == true { return (id, .created(revision: revision)) }
+        // A progress notification asked for with a progress request (not sent here) names no watch.
+        if id < 0 { return nil }
         if let events = result.events, !events.isEmpty {
-            return .events(events, revision: events.compactMap { $0.kv?.modRevision?.value }.max() ?? revision)
+            return (id, .events(events, revision: events.compactMap { $0.kv?.modRevision?.value }.max() ?? revision))
         }
-        return .progress(revision: revision)
+        return (id, .progress(revision: revision))
     }
 }
 

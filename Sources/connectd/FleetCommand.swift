@@ -61,13 +61,17 @@ struct FleetStatusCommand: ParsableCommand {
         }
         let view = status["View"]
         print("node \(text(status["Node"])), keys under \(text(status["KeyPrefix"])), lease \(text(status["Lease"]))")
-        print("view: revision \(text(view?["Revision"])), lag \(text(view?["Lag"])), \(text(view?["Keys"])) keys, \(text(view?["Phase"]))")
+        var scopes = 0
+        if case .array(let list)? = view?["Scopes"] { scopes = list.count }
+        print("view: revision \(text(view?["Revision"])), lag \(text(view?["Lag"])), \(text(view?["Keys"])) keys in \(scopes) scopes, \(text(view?["Phase"]))")
+        if let source = status["HostsFrom"]?.stringValue, source != "etcd" { print("hosts from \(source)") }
         print("")
-        var hosts = [["HOST", "ADDRESS", "LEASE", "SERVICES", "INTERMEDIATE UNTIL", "UNDER ROOT", "ACKNOWLEDGED"]]
+        var hosts = [["HOST", "ADDRESS", "LEASE", "LAST SEEN", "SERVICES", "INTERMEDIATE UNTIL", "UNDER ROOT", "ACKNOWLEDGED"]]
         if case .array(let list)? = status["Hosts"] {
             for host in list {
                 let lease = host["Removed"] == .bool(true) ? "removed" : host["LeaseAlive"] == .bool(true) ? "alive" : "none"
-                hosts.append([text(host["Node"]), text(host["Address"]), lease, text(host["Services"]), text(host["IntermediateNotAfter"]),
+                let seen = host["LeaseAlive"] == .bool(true) ? "now" : text(host["LastSeen"])
+                hosts.append([text(host["Node"]), text(host["Address"]), lease, seen, text(host["Services"]), text(host["IntermediateNotAfter"]),
                               short(text(host["IntermediateRootID"])), short(text(host["AcknowledgedRootID"]))])
             }
         }

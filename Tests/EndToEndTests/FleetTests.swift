@@ -25,9 +25,12 @@ import Testing
         /// (same keys, same mod revisions); returns false on timeout.
         func viewMatchesEtcd(_ node: String, seconds: Double = 15) -> Bool {
             wait(seconds: seconds, every: 0.1) {
-                guard let (pairs, revision) = try? cluster.range(prefix: "connectd/v1/"),
-                      let view = try? json(node, "/v1/agent/fleet")["View"],
-                      case .int(let seen)? = view["Revision"], seen >= revision else { return false }
+                guard let view = try? json(node, "/v1/agent/fleet")["View"], case .array(let scopes)? = view["Scopes"], !scopes.isEmpty else { return false }
+                // What etcd holds in the agent's scopes (each a key, or a prefix ending in /).
+                let names = scopes.compactMap { $0["Scope"]?.stringValue }
+                guard let (listed, revision) = try? cluster.range(prefix: "connectd/v1/") else { return false }
+                let pairs = listed.filter { pair in names.contains { $0.hasSuffix("/") ? pair.key.hasPrefix($0) : pair.key == $0 } }
+                guard case .int(let seen)? = view["Revision"], seen >= revision else { return false }
                 var text = ""
                 for (key, modRevision) in pairs.sorted(by: { $0.key < $1.key }) { text += "\(key)\u{0}\(modRevision)\n" }
                 return view["Checksum"]?.stringValue == ContentHash.of(bytes: Array(text.utf8))
@@ -244,6 +247,53 @@ import Testing
             return list.isEmpty
         }
         #expect(gone.map { $0 <= 12 } == true, "gone after \(gone.map { String($0) } ?? "never") s (lease TTL 10 s + 2 s)")
+        // The root holder noted when it was last seen; fleet status lists it as gone.
+        let seen = fleet.wait(seconds: 10, every: 0.2) {
+            guard case .array(let hosts)? = try? fleet.json("host-a", "/v1/agent/fleet")["Hosts"] else { return false }
+            return hosts.contains { $0["Node"] == .string("host-b") && $0["LeaseAlive"] == .bool(false) && $0["LastSeen"]?.stringValue != nil }
+        }
+        #expect(seen != nil, "\((try? fleet.json("host-a", "/v1/agent/fleet")) ?? .null)")
+        let status = try runConnectd(["fleet", "status", "-http-addr", "127.0.0.1:\(fleet.host("host-a").port)"])
+        #expect(status.output.contains("LAST SEEN") && status.output.contains("host-b"), "\(status.output)")
+    }
+
+    /// An agent keeps the catalog of the services it uses, not the fleet's: another service's
+    /// changes send it no events; its first query of a service starts keeping that one.
+    @Test(.timeLimit(.minutes(2))) func anAgentKeepsOnlyTheServicesItUses() throws {
+        let fleet = try Fleet(label: "fleet-scopes")
+        defer { fleet.stop() }
+        try fleet.startWebAndDb()
+        #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil)
+        func scopes(_ node: String) -> [String] {
+            guard case .array(let list)? = try? fleet.json(node, "/v1/agent/fleet")["View"]?["Scopes"] else { return [] }
+            return list.compactMap { $0["Scope"]?.stringValue }
+        }
+        #expect(scopes("host-a").contains("catalog/db/") && scopes("host-a").contains("catalog/web/"), "\(scopes("host-a"))")
+        #expect(!scopes("host-b").contains("catalog/web/"), "host-b's db has no upstream: \(scopes("host-b"))")
+        #expect(!scopes("host-b").contains("ca/"), "host-b is no root holder: \(scopes("host-b"))")
+        // A service only host-b has, registered through host-b's API: host-a sees no event.
+        let events = { () -> Int64 in
+            guard case .int(let count)? = try? fleet.json("host-a", "/v1/agent/fleet")["View"]?["EventsReceived"] else { return -1 }
+            return count
+        }
+        let before = events()
+        let api = try fleet.send("host-b", "PUT", "/v1/agent/service/register", #"{"Name":"api","Port":7001,"Tags":["v1"]}"#)
+        #expect(api.status == 200, "\(api.text)")
+        #expect(fleet.wait(seconds: 10, every: 0.2) {
+            (try? fleet.cluster.etcdctl(["get", "--prefix", "connectd/v1/catalog/api/", "--keys-only"]).output.contains("host-b")) == true
+        } != nil)
+        Thread.sleep(forTimeInterval: 2)
+        #expect(events() == before, "host-a received events for a service it does not use")
+        #expect(!scopes("host-a").contains("catalog/api/"))
+        // The list of all services is read from etcd.
+        let services = try fleet.json("host-a", "/v1/catalog/services")
+        #expect(services["api"] == .array([.string("v1")]) && services["db"] != nil, "\(services)")
+        // The first query of api on host-a starts keeping it and answers from it.
+        let catalog = try fleet.send("host-a", "GET", "/v1/catalog/connect/api")
+        #expect(catalog.status == 200)
+        #expect(scopes("host-a").contains("catalog/api/"))
+        #expect(fleet.viewMatchesEtcd("host-a"), "\((try? fleet.json("host-a", "/v1/agent/fleet")["View"]) ?? .null) etcd: \((try? fleet.cluster.etcdctl(["get", "--prefix", "connectd/v1/", "--keys-only"]).output) ?? "")")
+        #expect(fleet.viewMatchesEtcd("host-b"))
     }
 
     @Test(.timeLimit(.minutes(4))) func failStaticWithEveryEtcdMemberStopped() throws {
@@ -333,7 +383,7 @@ import Testing
         try fleet.startWebAndDb(environment: ["host-b": ["NOTIFY_SOCKET": systemd.path]])
         #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil)
         // STATUS= carries the fleet line.
-        #expect(systemd.waitFor("fleet: 2 host(s)") != nil, "\(systemd.messages.map(\.1))")
+        #expect(systemd.waitFor("1 service(s) watched") != nil, "\(systemd.messages.map(\.1))")
         let removed = try runConnectd(["fleet", "remove-host", "host-b", "-http-addr", "127.0.0.1:\(fleet.host("host-a").port)"])
         #expect(removed.status == 0 && removed.output.contains("Removed host-b"), "\(removed.output)")
         let gone = fleet.wait(seconds: 5, every: 0.1) {

@@ -49,6 +49,14 @@ public protocol AgentBackend: Sendable {
     func removeFleetHost(_ node: String) async throws -> Int?
     /// Fleet mode: rotates the fleet's root (a root holder only); nil on a single host.
     func rotateFleetRoot() async throws -> Bool?
+    /// Fleet mode: notes a query for `service`'s catalog; true when this agent keeps it (answer
+    /// at once). Always true on a single host.
+    func fleetUses(service: String) -> Bool
+    /// Fleet mode: starts keeping `service`'s catalog and waits (bounded) until it is listed.
+    func fleetUse(service: String) async
+    /// Fleet mode: every service in the fleet with its tags, read from etcd, and the etcd
+    /// revision read; nil on a single host.
+    func fleetCatalogServices() async throws -> (services: [String: Set<String>], revision: Int64)?
 }
 
 extension AgentBackend {
@@ -56,5 +64,8 @@ extension AgentBackend {
     public func fleetSummary() async -> String? { nil }
     public func removeFleetHost(_ node: String) async throws -> Int? { nil }
     public func rotateFleetRoot() async throws -> Bool? { nil }
+    public func fleetUses(service: String) -> Bool { true }
+    public func fleetUse(service: String) async {}
+    public func fleetCatalogServices() async throws -> (services: [String: Set<String>], revision: Int64)? { nil }
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { part(configuration()) }
 }

@@ -1,6 +1,7 @@
 // Catalog and health: /v1/health/connect/:service, /v1/catalog/connect/:service,
 // /v1/catalog/services. On a single host from local state, blocking on the state index; in
-// fleet mode from the fleet catalog (every host), blocking on its etcd revision.
+// fleet mode from the fleet catalog this agent keeps (the services it uses, on every host),
+// blocking on its etcd revision; the list of all services is read from etcd.
 
 import AgentConfig
 import AgentState
@@ -11,7 +12,7 @@ import ConnectdCore
 enum CatalogRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
         [
-            blocking(.prefix("/v1/health/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
+            perService(.prefix("/v1/health/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let passingOnly = request.hasQuery("passing")
                 let name = request.pathSuffix
                 try ACLCheck.require(authorizer.discoveryRead(name))
@@ -28,7 +29,7 @@ enum CatalogRoutes {
                     ])
                 })
             },
-            blocking(.prefix("/v1/catalog/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
+            perService(.prefix("/v1/catalog/connect/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let name = request.pathSuffix
                 try ACLCheck.require(authorizer.discoveryRead(name))
                 if let catalog = snapshot.fleetCatalog { return .array(catalog.proxies(for: name).map(FleetCatalogJSON.catalogService)) }
@@ -36,24 +37,75 @@ enum CatalogRoutes {
                     catalogService(proxy, snapshot, configuration, backend)
                 })
             },
-            blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
-                try ACLCheck.require(authorizer.mayList)
-                var names: [String: Set<String>] = [:]
-                if let catalog = snapshot.fleetCatalog {
-                    for instance in catalog.instances where authorizer.serviceRead(instance.serviceName) {
-                        names[instance.serviceName, default: []].formUnion(instance.tags)
-                    }
-                    return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
-                }
-                for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
-                    names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
-                }
-                for proxy in snapshot.proxies.values where authorizer.serviceRead(proxy.proxyServiceName) {
-                    names[proxy.proxyServiceName, default: []].formUnion([])
-                }
-                return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
-            },
+            services(backend),
         ]
+    }
+
+    /// `/v1/catalog/services`: on a single host from local state; in fleet mode read from etcd
+    /// (this agent keeps only the services it uses), blocking by polling etcd's revision.
+    static func services(_ backend: any AgentBackend) -> Route {
+        let local = blocking(.exact("/v1/catalog/services"), backend) { _, snapshot, authorizer, _ throws(APIError) in
+            try ACLCheck.require(authorizer.mayList)
+            var names: [String: Set<String>] = [:]
+            for service in snapshot.services.values where authorizer.serviceRead(service.definition.name) {
+                names[service.definition.name, default: []].formUnion(service.definition.tags ?? [])
+            }
+            for proxy in snapshot.proxies.values where authorizer.serviceRead(proxy.proxyServiceName) {
+                names[proxy.proxyServiceName, default: []].formUnion([])
+            }
+            return .sortedObject(names.mapValues { .array($0.sorted().map { .string($0) }) })
+        }
+        return Route(local.pattern, methods: local.methods, fast: { request, later throws(APIError) in
+            backend.state.shared ? nil : try local.fast?(request, later)
+        }) { request throws(APIError) in
+            guard backend.state.shared else { return try await local.handler(request) }
+            return try await fleetServices(request, backend)
+        }
+    }
+
+    static func fleetServices(_ request: APIRequest, _ backend: any AgentBackend) async throws(APIError) -> APIResponse {
+        let options = try QueryOptions(request, backend: backend)
+        let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: backend.state.snapshot)
+        try ACLCheck.require(authorizer.mayList)
+        let deadline = ContinuousClock.now + BlockingQuery.effectiveWait(requested: options.wait)
+        while true {
+            let read: (services: [String: Set<String>], revision: Int64)?
+            do {
+                read = try await backend.fleetCatalogServices()
+            } catch {
+                throw .internalError("cannot read the fleet's catalog from etcd: \(error)")
+            }
+            guard let read else { throw .internalError("no fleet") }
+            let index = UInt64(max(1, read.revision))
+            if options.blockingIndex > 0, index <= options.blockingIndex, ContinuousClock.now < deadline, !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            let visible = read.services.filter { authorizer.serviceRead($0.key) }
+            var response = APIResponse.json(.sortedObject(visible.mapValues { .array($0.sorted().map { .string($0) }) }),
+                                            pretty: options.pretty, index: index)
+            response.headers += ConnectCARoutes.leaderHeaders
+            return response
+        }
+    }
+
+    /// A per-service query (`/v1/health/connect/:service`, `/v1/catalog/connect/:service`): in
+    /// fleet mode the first query of a service this agent does not keep yet starts keeping it
+    /// (from a task, waiting until it is listed); later ones answer on the fast path.
+    static func perService(_ pattern: Route.Pattern, _ backend: any AgentBackend, render: @escaping Render) -> Route {
+        Route(pattern, methods: ["GET"], fast: { request, later throws(APIError) in
+            guard backend.fleetUses(service: request.pathSuffix) else { return nil }
+            return try query(request, backend, render).fast(later)
+        }) { request throws(APIError) in
+            if !backend.fleetUses(service: request.pathSuffix) {
+                // Only for a caller allowed to read it: starting a watch costs etcd and the agent.
+                let options = try QueryOptions(request, backend: backend)
+                let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: backend.state.snapshot)
+                try ACLCheck.require(authorizer.discoveryRead(request.pathSuffix))
+                await backend.fleetUse(service: request.pathSuffix)
+            }
+            return await try query(request, backend, render).awaited()
+        }
     }
 
     typealias Render = @Sendable (APIRequest, StateSnapshot, Authorizer, AgentConfiguration) throws(APIError) -> JSONValue

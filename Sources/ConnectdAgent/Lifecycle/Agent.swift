@@ -159,6 +159,14 @@ public final class Agent: AgentBackend, Sendable {
         try await fleet?.removeHost(node, by: configuration().nodeName)
     }
 
+    public func fleetUses(service: String) -> Bool { fleet?.uses(service: service) ?? true }
+
+    public func fleetUse(service: String) async { await fleet?.use(service: service) }
+
+    public func fleetCatalogServices() async throws -> (services: [String: Set<String>], revision: Int64)? {
+        try await fleet?.catalogServices()
+    }
+
     public func configuration<Part: Sendable>(_ part: (AgentConfiguration) -> Part) -> Part { applied.read(part) }
 
     /// Re-reads every config source; applies it only when valid, else keeps the old one and throws.

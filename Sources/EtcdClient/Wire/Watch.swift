@@ -27,6 +27,11 @@ public struct WatchCreateRequest: Codable, Sendable, Equatable {
         WatchCreateRequest(key: prefix, rangeEnd: KeyRange.end(ofPrefix: prefix), startRevision: WireInt(revision),
                            progressNotify: true, prevKv: true, fragment: true)
     }
+
+    /// One key, from `revision` on, as ``prefix(_:from:)``.
+    public static func key(_ key: Data, from revision: Int64) -> WatchCreateRequest {
+        WatchCreateRequest(key: key, rangeEnd: nil, startRevision: WireInt(revision), progressNotify: true, prevKv: true, fragment: true)
+    }
 }
 
 public struct WatchRequest: Codable, Sendable, Equatable {

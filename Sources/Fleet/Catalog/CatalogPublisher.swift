@@ -31,6 +31,8 @@ public actor CatalogPublisher: Service {
     private let health: HealthBoard
     private let identity: @Sendable () -> Identity
     private let view: @Sendable () async -> FleetView
+    /// Told, before each pass, the services this host's registrations and proxies use.
+    private let onUse: @Sendable (Set<String>) -> Void
     private let logger: Logger
     private var lease: Int64?
     /// Key → value as last written under `lease`.
@@ -42,13 +44,15 @@ public actor CatalogPublisher: Service {
     static let batch = 100
 
     public init(client: EtcdClient, keys: FleetKeys, state: AgentState, health: HealthBoard, identity: @escaping @Sendable () -> Identity,
-                view: @escaping @Sendable () async -> FleetView, logger: Logger) {
+                view: @escaping @Sendable () async -> FleetView, onUse: @escaping @Sendable (Set<String>) -> Void = { _ in },
+                logger: Logger) {
         self.client = client
         self.keys = keys
         self.state = state
         self.health = health
         self.identity = identity
         self.view = view
+        self.onUse = onUse
         self.logger = logger
     }
 
@@ -101,7 +105,7 @@ public actor CatalogPublisher: Service {
         var result = Dictionary(records.map { ($0.key, $0.encoded) }, uniquingKeysWith: { first, _ in first })
         let host = ["Node": me.node, "NodeID": me.nodeID, "Address": me.address, "Datacenter": me.datacenter]
         // Sorted keys: a dictionary's order differs between encodings, and every other order
-        // would be a rewrite of hosts/<node> (an event for every agent) on each pass.
+        // would be a rewrite (an event for every root holder) on each pass.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         result[FleetKeys.host(me.node)] = (try? encoder.encode(host)) ?? Data()
@@ -111,6 +115,7 @@ public actor CatalogPublisher: Service {
     /// One pass: writes what differs from what was written; every fifth pass (and whenever the
     /// written set is empty) against the view instead, which also removes stale keys of this node.
     public func publish() async {
+        onUse(Self.servicesInUse(state.snapshot))
         guard let lease else { return }
         passes += 1
         let current = await view()
@@ -161,6 +166,17 @@ public actor CatalogPublisher: Service {
         for (key, value) in applied {
             if let value { written[key] = value } else { written.removeValue(forKey: key) }
         }
+    }
+
+    /// The services whose catalog this host needs: its own (their prefixes hold its entries)
+    /// and those its proxies front and dial.
+    public static func servicesInUse(_ snapshot: StateSnapshot) -> Set<String> {
+        var names = Set(snapshot.services.values.map(\.definition.name))
+        for proxy in snapshot.proxies.values {
+            names.insert(proxy.targetServiceName)
+            names.formUnion(proxy.upstreamServiceNames)
+        }
+        return names
     }
 
     static func belongs(_ key: String, to node: String) -> Bool {

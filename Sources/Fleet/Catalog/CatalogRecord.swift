@@ -1,4 +1,5 @@
-// One catalog instance as stored under `catalog/<service>/<node>/<service-id>` (JSON).
+// One catalog instance as stored under `catalog/<service>/<node>/<service-id>` (JSON). A proxy
+// is stored under the service it fronts, so one prefix holds what a query for that service needs.
 
 import AgentState
 import Foundation
@@ -41,7 +42,9 @@ struct CatalogRecord: Codable, Equatable {
         output = instance.checkOutput
     }
 
-    var key: String { FleetKeys.catalog(service: serviceName, node: node, id: serviceID) }
+    var key: String {
+        FleetKeys.catalog(service: kind == "connect-proxy" ? destinationName ?? serviceName : serviceName, node: node, id: serviceID)
+    }
 
     func instance(_ entry: ViewEntry) -> CatalogInstance {
         CatalogInstance(node: node, nodeID: nodeID, address: address, datacenter: datacenter, serviceID: serviceID,

@@ -35,6 +35,8 @@ public struct FleetKeys: Sendable, Equatable {
         "catalog/" + component(service) + "/" + component(node) + "/" + component(id)
     }
     public static func host(_ node: String) -> String { "hosts/" + component(node) }
+    /// Written by a root holder when `hosts/<node>` goes: when the host was last seen.
+    public static func seen(_ node: String) -> String { "seen/" + component(node) }
     /// Written by `connectd fleet remove-host`: the host gets no intermediate and publishes nothing.
     public static func removed(_ node: String) -> String { "removed/" + component(node) }
 

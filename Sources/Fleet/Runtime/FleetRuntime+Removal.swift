@@ -15,8 +15,13 @@ extension FleetRuntime {
     /// Removes `node`; returns how many of its catalog entries were deleted.
     public func removeHost(_ node: String, by remover: String) async throws -> Int {
         guard !node.isEmpty else { throw FleetRemovalError(description: "a node name is needed") }
-        let view = await feed.view
-        let catalog = view.entries.keys.filter { FleetKeys.catalogNode($0) == node }.sorted()
+        let everyone: FleetView
+        do throws(EtcdError) {
+            everyone = try await listed([], keysOnly: ["catalog/"])
+        } catch {
+            throw FleetRemovalError(description: "cannot remove host \(node): \(error)")
+        }
+        let catalog = everyone.entries.keys.filter { FleetKeys.catalogNode($0) == node }.sorted()
         let record = JSONValue.object([("Node", .string(node)), ("RemovedAt", .string(RFC3339.format(Date()))), ("RemovedBy", .string(remover))])
         var operations: [RequestOp] = [
             .put(PutRequest(key: keys.full(FleetKeys.removed(node)), value: Data(record.encoded().utf8))),

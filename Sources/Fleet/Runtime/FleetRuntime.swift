@@ -18,6 +18,8 @@ public final class FleetRuntime: Sendable {
     public let lease: LeaseKeeper
     public let publisher: CatalogPublisher
     public let authority: FleetAuthority
+    /// The services whose catalog this agent keeps.
+    public let interest: FleetInterest
     private let state: AgentState
     private let logger: Logger
     /// A host's lease TTL: its entries leave the catalog this long after it stops answering.
@@ -53,14 +55,21 @@ public final class FleetRuntime: Sendable {
         let publisherBox = PublisherBox()
         let decoder = CatalogDecoder()
         self.decoder = decoder
-        feed = FleetViewFeed(client: client, keys: keys, file: file, initial: saved ?? FleetView(), logger: fleetLogger) { view, touched in
+        let interest = FleetInterest()
+        self.interest = interest
+        let seen = settings.rootHolder ? LastSeenRecorder(client: client, keys: keys, logger: fleetLogger) : nil
+        feed = FleetViewFeed(client: client, keys: keys, base: FleetScope.base(node: node, rootHolder: settings.rootHolder),
+                             interest: interest, file: file, initial: saved ?? FleetView(), logger: fleetLogger) { view, touched in
             await Self.adopt(view, touched: touched, into: state, authority: authority, publisher: publisherBox.publisher,
                              decoder: decoder, logger: fleetLogger)
             await authority.reconcile(view)
+            if let seen, touched.contains("hosts") { await seen.note(view) }
         }
         let feed = feed
         publisher = CatalogPublisher(client: client, keys: keys, state: state, health: health, identity: identity,
-                                     view: { await feed.view }, logger: fleetLogger)
+                                     view: { await feed.view },
+                                     onUse: { services in if interest.pin(services) { feed.scopesChanged() } },
+                                     logger: fleetLogger)
         let publisher = publisher
         publisherBox.publisher = publisher
         lease = LeaseKeeper(client: client, ttlSeconds: Self.leaseTTL, logger: fleetLogger) { id in await publisher.leaseGranted(id) }
@@ -75,6 +84,8 @@ public final class FleetRuntime: Sendable {
 
     /// Hands the saved view to the state and routes intention writes to etcd; call before serving.
     public func start() async {
+        // The first listing already holds what this host's registrations and proxies use.
+        _ = interest.pin(CatalogPublisher.servicesInUse(state.snapshot))
         await state.setSharedWriter(EtcdIntentionWriter(client: client, keys: keys))
         // Back from an outage: check the lease now, so a lost one is replaced (and the catalog
         // entries re-written) without waiting for the next keepalive round.
@@ -100,6 +111,17 @@ public final class FleetRuntime: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         return (rotated.from, rotated.to)
+    }
+
+    /// Notes a catalog query for `service`; true when its catalog is kept (answer at once).
+    public func uses(service: String) -> Bool { interest.ask(service) }
+
+    /// Starts keeping `service`'s catalog (after ``uses(service:)`` said it is not yet) and
+    /// waits until it is listed, at most 3 s (etcd unreachable: the query answers from what the
+    /// view has).
+    public func use(service: String) async {
+        _ = interest.ask(service)
+        _ = await feed.ensure(service: service, timeout: .seconds(3))
     }
 
     /// Closes etcd connections (after the group stopped).
@@ -148,6 +170,8 @@ struct FleetCAService: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
             if Task.isShuttingDownGracefully { break }
+            // Services no one asked for in a while stop being watched.
+            feed.scopesChanged()
             let view = await feed.view
             await authority.reconcile(view)
             await state.adoptShared(ca: authority.caState(view))

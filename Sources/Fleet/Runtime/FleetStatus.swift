@@ -1,5 +1,5 @@
-// What `GET /v1/agent/fleet` and `connectd fleet status` show: the hosts this agent sees in the
-// fleet, each etcd member's health, and this agent's view (revision, lag, phase, checksum).
+// What `GET /v1/agent/fleet` and `connectd fleet status` show: the fleet's hosts (read from etcd),
+// each etcd member's health, and this agent's view (scopes, revision, lag, phase, checksum).
 
 import AgentState
 import CertificateAuthority
@@ -13,6 +13,18 @@ extension FleetRuntime {
     public func status(node: String) async -> JSONValue {
         let view = await feed.view
         let phase = await feed.phase
+        let events = await feed.eventsReceived
+        // The hosts from etcd (this agent keeps only its own scopes), or from the view when
+        // etcd cannot be read.
+        let fleet: FleetView
+        let source: String
+        do throws(EtcdError) {
+            fleet = try await listed(["hosts/", "ca/intermediates/", "ca/acks/", "removed/", "seen/"], keysOnly: ["catalog/"])
+            source = "etcd"
+        } catch {
+            fleet = view
+            source = "this agent's view (etcd unreachable: \(error))"
+        }
         let lease = await lease.state
         let members = await client.memberStatuses()
         let latest = members.compactMap { try? $0.status.get().header?.revision?.value }.max()
@@ -26,10 +38,15 @@ extension FleetRuntime {
                 ("Lag", latest.map { .int(max(0, $0 - view.revision)) } ?? .null),
                 ("Keys", .int(Int64(view.entries.count))),
                 ("Checksum", .string(view.checksum)),
+                ("Scopes", .array(view.scopes.sorted { $0.key < $1.key }.map {
+                    .object([("Scope", .string($0.key)), ("Revision", .int($0.value))])
+                })),
+                ("EventsReceived", .int(Int64(events))),
             ])),
             ("Lease", .string(Self.describe(lease))),
             ("Removed", .bool(view.removal(of: node) != nil)),
-            ("Hosts", .array(Self.hosts(view))),
+            ("HostsFrom", .string(source)),
+            ("Hosts", .array(Self.hosts(fleet))),
             ("Etcd", .array(members.map { endpoint, result in
                 switch result {
                 case .success(let status):
@@ -48,42 +65,55 @@ extension FleetRuntime {
     public func summary(node: String) async -> String {
         let view = await feed.view
         let phase = await feed.phase
-        let hosts = view.entries(under: "hosts/").count
         let intentions = view.entries(under: "intentions/").count
+        let services = view.scopes.keys.compactMap(FleetScope.service(of:)).count
         let removed = view.removal(of: node) != nil ? "THIS HOST WAS REMOVED from the fleet; " : ""
-        return "fleet: \(removed)\(hosts) host(s), \(intentions) intention(s), view at revision \(view.revision) (\(Self.describe(phase)))"
+        return "fleet: \(removed)\(intentions) intention(s), \(services) service(s) watched, view at revision \(view.revision) (\(Self.describe(phase)))"
     }
 
-    static func hosts(_ view: FleetView) -> [JSONValue] {
+    /// Every host the fleet knows: live ones (a `hosts/` key under a kept-alive lease: seen
+    /// now) and gone ones (an intermediate, a last-seen record or a removal, and no `hosts/` key).
+    static func hosts(_ view: FleetView, now: Date = Date()) -> [JSONValue] {
         var services: [String: Int] = [:]
         for key in view.entries.keys where key.hasPrefix("catalog/") {
             if let node = FleetKeys.catalogNode(key) { services[node, default: 0] += 1 }
         }
-        let live = view.entries(under: "hosts/").compactMap { key, entry -> JSONValue? in
-            guard let host = try? JSONParser.parse(Array(entry.value)), let node = host["Node"]?.stringValue else { return nil }
+        func record(_ key: String) -> JSONValue? { view.entries[key].flatMap { try? JSONParser.parse(Array($0.value)) } }
+        func host(_ node: String, address: JSONValue?, entry: ViewEntry?) -> JSONValue {
             let intermediate = view.entries[FleetKeys.intermediate(node)].flatMap { IntermediateRecord.decode($0.value) }
-            return .object([
+            let seen = record(FleetKeys.seen(node))
+            var fields: [(String, JSONValue)] = [
                 ("Node", .string(node)),
-                ("Address", host["Address"] ?? .null),
-                ("LeaseAlive", .bool(entry.lease != 0)),
+                ("Address", address ?? seen?["Address"] ?? .null),
+                ("LeaseAlive", .bool(entry.map { $0.lease != 0 } ?? false)),
+                ("LastSeen", entry != nil ? .string(RFC3339.format(now)) : seen?["LastSeen"] ?? .null),
                 ("IntermediateNotAfter", intermediate.map { .string($0.notAfter) } ?? .null),
                 ("IntermediateRootID", intermediate.map { .string($0.rootID) } ?? .null),
                 ("AcknowledgedRootID", view.entries[FleetKeys.ack(node)].flatMap { AckRecord.decode($0.value) }.map { .string($0.activeRootID) } ?? .null),
                 ("Services", .int(Int64(services[node] ?? 0))),
-                ("ModifyIndex", .int(entry.modRevision)),
+                ("ModifyIndex", .int(entry?.modRevision ?? 0)),
                 ("Removed", .bool(view.removal(of: node) != nil)),
-            ])
+            ]
+            if let removal = view.removal(of: node) { fields.append(("RemovedAt", removal["RemovedAt"] ?? .null)) }
+            return .object(fields)
         }
-        let removed = view.entries(under: "removed/").compactMap { _, entry -> JSONValue? in
-            guard let record = try? JSONParser.parse(Array(entry.value)), let node = record["Node"]?.stringValue,
-                  view.entries[FleetKeys.host(node)] == nil else { return nil }
-            return .object([
-                ("Node", .string(node)), ("Address", .null), ("LeaseAlive", .bool(false)), ("IntermediateNotAfter", .null),
-                ("IntermediateRootID", .null), ("AcknowledgedRootID", .null), ("Services", .int(0)), ("ModifyIndex", .int(entry.modRevision)), ("Removed", .bool(true)),
-                ("RemovedAt", record["RemovedAt"] ?? .null),
-            ])
+        var live: Set<String> = []
+        var result: [JSONValue] = view.entries(under: "hosts/").compactMap { key, entry -> JSONValue? in
+            guard let record = try? JSONParser.parse(Array(entry.value)), let node = record["Node"]?.stringValue else { return nil }
+            live.insert(node)
+            return host(node, address: record["Address"], entry: entry)
         }
-        return live + removed
+        var gone: Set<String> = []
+        for prefix in ["removed/", "seen/"] {
+            for (_, entry) in view.entries(under: prefix) {
+                if let node = (try? JSONParser.parse(Array(entry.value)))?["Node"]?.stringValue { gone.insert(node) }
+            }
+        }
+        for (_, entry) in view.entries(under: "ca/intermediates/") {
+            if let record = IntermediateRecord.decode(entry.value) { gone.insert(record.node) }
+        }
+        for node in gone.subtracting(live).sorted() { result.append(host(node, address: nil, entry: nil)) }
+        return result
     }
 
     static func describe(_ phase: FleetViewFeed.Phase) -> String {
