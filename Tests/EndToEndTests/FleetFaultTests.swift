@@ -221,7 +221,7 @@ import TestSupport
             return result.output
         }
         #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" && inside() == "hello from db\n" } != nil,
-                "host-a log:\n\(fleet.host("host-a").log)\nhost-b log:\n\(fleet.host("host-b").log)")
+                "host-a log:\n\(fleet.host("host-a").log)\nhost-b log:\n\(fleet.host("host-b").log)\n\(fleet.proxyLogs("host-b"))\n\(fleet.proxyLogs("host-a"))\nhost-b fleet: \((try? fleet.json("host-b", "/v1/agent/fleet")) ?? .null)\nhost-a fleet: \((try? fleet.json("host-a", "/v1/agent/fleet")) ?? .null)\nhealth a: \((try? fleet.send("host-a", "GET", "/v1/health/connect/db"))?.text ?? "")\nhealth b: \((try? fleet.send("host-b", "GET", "/v1/health/connect/db"))?.text ?? "")")
         let leaseBefore = (try? fleet.json("host-b", "/v1/agent/fleet"))?["Lease"]?.stringValue ?? ""
 
         let loop = RequestLoop(inside)

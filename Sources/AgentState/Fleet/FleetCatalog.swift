@@ -53,7 +53,7 @@ public struct CatalogInstance: Sendable, Equatable {
 }
 
 public struct FleetCatalog: Sendable, Equatable {
-    /// Every instance (in no particular order; `proxies(for:)` and `serviceTags` sort).
+    /// Every instance, by (service, node, service ID).
     public let instances: [CatalogInstance]
     /// The etcd revision of the last change seen (≥ 1, never backwards).
     public let index: UInt64
@@ -62,7 +62,8 @@ public struct FleetCatalog: Sendable, Equatable {
     private let proxiesByDestination: [String: [CatalogInstance]]
 
     public init(instances: [CatalogInstance] = [], index: UInt64 = 1) {
-        self.instances = instances
+        // Sorted, so two catalogs of the same instances compare equal whatever order the view had.
+        self.instances = instances.sorted { ($0.serviceName, $0.node, $0.serviceID) < ($1.serviceName, $1.node, $1.serviceID) }
         self.index = max(index, 1)
         var grouped: [String: [CatalogInstance]] = [:]
         for instance in instances where instance.kind == "connect-proxy" {
@@ -74,11 +75,10 @@ public struct FleetCatalog: Sendable, Equatable {
     /// The proxies fronting `service`, on every host.
     public func proxies(for service: String) -> [CatalogInstance] { proxiesByDestination[service] ?? [] }
 
-    /// Equal when they come from the same view revision with the same instances; the index
-    /// alone decides when it differs (comparing the fleet's instances one by one would cost
-    /// a pass over the fleet for every change).
+    /// Equal with the same index and the same instances. (An agent keeps only the services it
+    /// uses, so this is a pass over a few instances; a listing can bring other content at the same
+    /// index, e.g. a service dropped and listed again while etcd stood still.)
     public static func == (lhs: FleetCatalog, rhs: FleetCatalog) -> Bool {
-        lhs.index == rhs.index && lhs.instances.count == rhs.instances.count
-            && lhs.proxiesByDestination.keys.count == rhs.proxiesByDestination.keys.count
+        lhs.index == rhs.index && lhs.instances == rhs.instances
     }
 }

@@ -1,10 +1,11 @@
-// Keeps the view of this agent's scopes current: each scope listed (paged, all at one
-// revision), then all watched on one stream from the next revision. A scope asked for later is
-// listed on its own and the stream re-opened with it (the others resume where they are); a
-// scope no longer wanted is dropped the same way. Whenever the stream ends (a member died,
-// compaction, no leader, a silent stream) everything is listed again before watching, never
-// resuming at a revision etcd may have compacted (etcd#18089 loses deletes there in 3.4.23).
-// Each change is handed on and saved.
+// Keeps the view of this agent's scopes current: the scopes listed (paged, all at one revision),
+// then each watched on its own stream from the next revision. A scope asked for later is listed
+// on its own and gets its stream from its listing's revision; a scope no longer wanted loses its
+// stream and its keys; the other streams are left alone. A stream only ever starts right after a
+// listing, never resumed from a progress notification's revision (etcd 3.4.23 can send one ahead
+// of an event still to come, etcd#15220) or from a revision etcd may have compacted (etcd#18089
+// loses deletes there). Whenever a stream ends (a member died, compaction, no leader, silence)
+// everything is listed again. Each change is handed on and saved.
 
 import AgentStore
 import EtcdClient
@@ -23,12 +24,17 @@ public actor FleetViewFeed: Service {
         case stopped
     }
 
-    /// What reaches the feed's loop: updates of the current stream (older streams' are dropped
-    /// by generation), its end, and a change of the wanted scopes.
+    /// What reaches the feed's loop: updates of a scope's stream (those of a stream closed since
+    /// are dropped by its number), its end, and a change of the wanted scopes.
     private enum Input: Sendable {
-        case message(generation: Int, WatchMessage)
-        case ended(generation: Int, any Error)
+        case message(scope: String, stream: Int, WatchUpdate)
+        case ended(scope: String, stream: Int, any Error)
         case scopesChanged
+    }
+
+    private struct Stream {
+        let number: Int
+        let forwarder: Task<Void, Never>
     }
 
     public private(set) var phase = Phase.starting
@@ -51,10 +57,11 @@ public actor FleetViewFeed: Service {
     private var saveScheduled = false
     private let inputs: AsyncStream<Input>
     private let input: AsyncStream<Input>.Continuation
-    /// The scopes of the open stream, by the position of their watch.
-    private var watching: [String] = []
-    private var generation = 0
-    private var forwarders: [Task<Void, Never>] = []
+    /// The open stream of each scope watched.
+    private var streams: [String: Stream] = [:]
+    private var streamsOpened = 0
+    /// Scopes listed, watched and handed on (a query of their services can answer from the state).
+    private var ready: Set<String> = []
 
     /// - Parameter base: the scopes kept whatever is used (`FleetScope.base`); the catalog
     ///   scopes of `interest`'s services are added to them.
@@ -85,8 +92,8 @@ public actor FleetViewFeed: Service {
     public func ensure(service: String, timeout: Duration) async -> Bool {
         let scope = FleetScope.catalog(service)
         let deadline = ContinuousClock.now + timeout
-        if !watching.contains(scope) { scopesChanged() }
-        while !(watching.contains(scope) && view.scopes[scope] != nil) {
+        if !ready.contains(scope) { scopesChanged() }
+        while !ready.contains(scope) {
             guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -106,7 +113,7 @@ public actor FleetViewFeed: Service {
                 phase = .watching(fromRevision: view.revision + 1)
                 try await cancelWhenGracefulShutdown { try await self.follow() }
             } catch {
-                stopStream()
+                stopStreams()
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 let reason = "\(error)"
                 if failures == 0 { logger.warning("fleet view: etcd unavailable, serving the last view", metadata: ["reason": "\(reason)"]) }
@@ -117,7 +124,7 @@ public actor FleetViewFeed: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
             }
         }
-        stopStream()
+        stopStreams()
         input.finish()
         // The last changes reach the file before the agent exits.
         if saveScheduled, let saver {
@@ -127,16 +134,18 @@ public actor FleetViewFeed: Service {
         phase = .stopped
     }
 
-    /// Lists every wanted scope at one revision (paged) and adopts it, dropping the rest.
+    /// Lists every wanted scope at one revision (paged), adopts it, dropping the rest, and
+    /// opens their streams.
     func relist() async throws {
+        stopStreams()
         let wanted = wantedScopes()
         let (listed, revision) = try await list(wanted, at: nil)
+        let listRevision = revision ?? view.revision
         var next = view
-        var touched = next.replace(with: listed, scopes: wanted, at: revision ?? view.revision)
+        var touched = next.replace(with: listed, scopes: wanted, at: listRevision)
         touched.formUnion(next.retain(wanted))
         await adopt(next, touched)
-        watching = []
-        interest.setListed([])
+        open(wanted, from: listRevision + 1)
     }
 
     /// The entries of `scopes` at one revision (`revision`, or the first answer's).
@@ -160,15 +169,13 @@ public actor FleetViewFeed: Service {
         return (listed, revision)
     }
 
-    /// Opens the stream of the wanted scopes and follows it until it ends (always by throwing)
-    /// or the agent stops.
+    /// Follows the open streams until one ends (always by throwing) or the agent stops.
     private func follow() async throws {
-        openStream(wantedScopes())
         for await next in inputs {
             switch next {
-            case .message(let streamGeneration, let message) where streamGeneration == generation:
-                await handle(message)
-            case .ended(let streamGeneration, let error) where streamGeneration == generation:
+            case .message(let scope, let number, let update) where streams[scope]?.number == number:
+                await handle(update, of: scope)
+            case .ended(let scope, let number, let error) where streams[scope]?.number == number:
                 throw error
             case .scopesChanged:
                 try await rescope()
@@ -179,10 +186,8 @@ public actor FleetViewFeed: Service {
         }
     }
 
-    private func handle(_ message: WatchMessage) async {
-        guard message.watch < watching.count else { return }
-        let scope = watching[message.watch]
-        switch message.update {
+    private func handle(_ update: WatchUpdate, of scope: String) async {
+        switch update {
         case .created:
             break
         case .progress(let revision):
@@ -195,51 +200,62 @@ public actor FleetViewFeed: Service {
         }
     }
 
-    /// Lists the scopes newly wanted, drops those no longer wanted, and re-opens the stream.
+    /// Lists and watches the scopes newly wanted; drops the streams and keys of those no longer
+    /// wanted. The other streams go on.
     private func rescope() async throws {
         let wanted = wantedScopes()
-        guard wanted != Set(watching) else { return }
-        let added = wanted.subtracting(watching)
+        let open = Set(streams.keys)
+        guard wanted != open else { return }
+        for scope in open.subtracting(wanted) { close(scope) }
+        let added = wanted.subtracting(open)
         var touched: Set<String> = []
+        var listRevision: Int64?
         if !added.isEmpty {
             let (listed, revision) = try await list(added, at: nil)
-            touched = view.replace(with: listed, scopes: added, at: revision ?? view.revision)
+            listRevision = revision ?? view.revision
+            touched = view.replace(with: listed, scopes: added, at: listRevision!)
         }
         touched.formUnion(view.retain(wanted))
-        openStream(wanted)
         await adopt(view, touched)
+        if let listRevision { self.open(added, from: listRevision + 1) }
     }
 
-    /// One watch stream per scope, each from the revision after the one its copy is complete
-    /// to. (etcd takes several create requests on one stream, but through the HTTP/1.1 gateway a
-    /// create sent after the response started is lost: Go's server stops reading the body.)
-    private func openStream(_ scopes: Set<String>) {
-        stopStream()
-        generation += 1
-        let streamGeneration = generation
-        watching = scopes.sorted()
-        interest.setListed(Set(watching.compactMap(FleetScope.service(of:))))
+    /// One watch stream per scope (etcd takes several create requests on one stream, but through
+    /// the HTTP/1.1 gateway one sent after the response started is lost: Go's server stops
+    /// reading the body), each from `revision`, the one after the listing of the scope.
+    private func open(_ scopes: Set<String>, from revision: Int64) {
         let input = input
-        for (position, scope) in watching.enumerated() {
-            let stream = client.watch([FleetScope.watch(scope, keys, from: (view.scopes[scope] ?? view.revision) + 1)], idleTimeout: .seconds(10))
-            forwarders.append(Task {
+        for scope in scopes.sorted() {
+            close(scope)
+            streamsOpened += 1
+            let number = streamsOpened
+            let stream = client.watch([FleetScope.watch(scope, keys, from: revision)], idleTimeout: .seconds(10))
+            let forwarder = Task {
                 do {
                     for try await message in stream {
-                        input.yield(.message(generation: streamGeneration, WatchMessage(watch: position, update: message.update)))
+                        input.yield(.message(scope: scope, stream: number, message.update))
                     }
-                    input.yield(.ended(generation: streamGeneration, WatchEnd.interrupted("the stream of \(scope) ended")))
+                    input.yield(.ended(scope: scope, stream: number, WatchEnd.interrupted("the stream of \(scope) ended")))
                 } catch {
-                    input.yield(.ended(generation: streamGeneration, error))
+                    input.yield(.ended(scope: scope, stream: number, error))
                 }
-            })
+            }
+            streams[scope] = Stream(number: number, forwarder: forwarder)
+            ready.insert(scope)
         }
+        interest.setListed(Set(ready.compactMap(FleetScope.service(of:))))
     }
 
-    private func stopStream() {
-        for forwarder in forwarders { forwarder.cancel() }
-        forwarders = []
-        generation += 1
-        watching = []
+    private func close(_ scope: String) {
+        streams.removeValue(forKey: scope)?.forwarder.cancel()
+        ready.remove(scope)
+        interest.setListed(Set(ready.compactMap(FleetScope.service(of:))))
+    }
+
+    private func stopStreams() {
+        for stream in streams.values { stream.forwarder.cancel() }
+        streams = [:]
+        ready = []
         interest.setListed([])
     }
 
