@@ -2,8 +2,9 @@
 """Fleet mode at scale (issue 16, item 5): one real agent among many simulated hosts.
 
 Publishes --hosts simulated hosts × 10 services into etcd with connectd's key layout (records
-like CatalogPublisher's, tied to leases: one lease per 100 hosts), then starts one real agent
-(root holder) with a service whose managed proxy has 5 upstreams (svc-0 … svc-4), and measures:
+like CatalogPublisher's, tied to leases: one lease per 100 hosts), then starts a real root holder
+(no services) and one real agent (not a root holder, as most hosts are) with a service whose
+managed proxy has 5 upstreams (svc-0 … svc-4), and measures for the latter:
 start-up (agent start → its view at etcd's revision and watching), the agent's anonymous memory,
 the time from a change of an upstream's instance in etcd to a parked `?index=` health query on
 the agent answering (p50/p99 over --changes changes), what a change of a service the agent does
@@ -112,7 +113,7 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="connectd-fleet-scale-")
     etcd_procs, endpoints = start_etcd(work)
-    agent = None
+    agent = holder = None
     try:
         etcd = Etcd(endpoints[0])
         started = time.time()
@@ -120,6 +121,22 @@ def main():
         keys = int(counted.get("count", "0"))
         revision = int(counted["header"]["revision"])
         print(f"{args.hosts} simulated hosts × 10 services: {keys} keys in etcd in {time.time() - started:.1f} s")
+        holder_dir = os.path.join(work, "holder")
+        os.makedirs(holder_dir)
+        t0 = time.time()
+        holder, holder_port = start_agent(args.bin, holder_dir, {
+            "node_name": "root-holder", "bind_addr": "127.0.0.1",
+            "fleet": {"etcd_endpoints": endpoints, "root_holder": True}})
+        holder_conn = http.client.HTTPConnection("127.0.0.1", holder_port, timeout=120)
+        while True:
+            holder_conn.request("GET", "/v1/agent/fleet")
+            holder_view = json.loads(holder_conn.getresponse().read())["View"]
+            if holder_view["Revision"] >= revision and holder_view["Phase"] == "watching":
+                break
+            if time.time() - t0 > 300:
+                raise SystemExit(f"the root holder's view never caught up: {holder_view}")
+            time.sleep(0.05)
+        holder_startup = time.time() - t0
         directory = os.path.join(work, "agent")
         os.makedirs(directory)
         upstreams = [{"destination_name": f"svc-{i}", "local_bind_port": 19000 + i} for i in range(5)]
@@ -127,7 +144,7 @@ def main():
         agent, port = start_agent(args.bin, directory, {
             "node_name": "real-host", "bind_addr": "127.0.0.1",
             "connect": {"proxy": {"allow_managed_root": True}},
-            "fleet": {"etcd_endpoints": endpoints, "root_holder": True},
+            "fleet": {"etcd_endpoints": endpoints},
             "service": {"name": "client", "port": 1, "connect": {"proxy": {"upstreams": upstreams}}}})
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
@@ -144,8 +161,10 @@ def main():
             time.sleep(0.05)
         startup = time.time() - t0
         time.sleep(3)
+        print(f"root holder (keeps hosts/ and ca/): start-up {holder_startup:.2f} s, RssAnon {anon_kib(holder.pid) / 1024:.1f} MiB "
+              f"({holder_view['Keys']} keys in its view)")
         print(f"agent start-up to a complete view: {startup:.2f} s; RssAnon {anon_kib(agent.pid) / 1024:.1f} MiB "
-              f"({view['Keys']} keys in its view)")
+              f"({view['Keys']} keys in its view, {len(view['Scopes'])} scopes)")
 
         # An upstream's instance changes in etcd: how long until a parked health query answers.
         latencies = []
@@ -199,7 +218,7 @@ def main():
         end_messages = grpc_messages(endpoints)
         rates = {m: (end_messages.get(m, 0) - start_messages.get(m, 0)) / window for m in end_messages}
         writes = (int(etcd.call("/v3/kv/range", {"key": b64("none")})["header"]["revision"]) - start_revision) / window
-        print(f"steady state over {window} s: {writes:.2f} writes/s (revisions), "
+        print(f"steady state over {window} s (2 real hosts): {writes:.2f} writes/s (revisions), "
               f"{rates.get('LeaseKeepAlive', 0):.2f} lease keepalives/s, {rates.get('Range', 0):.2f} ranges/s, "
               f"{rates.get('Txn', 0) + rates.get('Put', 0):.2f} txn+put/s, "
               f"{rates.get('Watch', 0):.2f} watch requests/s; view {fleet_view()['Keys']} keys, "
@@ -227,6 +246,8 @@ def main():
     finally:
         if agent is not None:
             stop_agent(agent, os.path.join(work, "agent"))
+        if holder is not None:
+            stop_agent(holder, os.path.join(work, "holder"))
         for proc in etcd_procs:
             proc.kill()
             proc.wait()
