@@ -87,8 +87,10 @@ extension FleetAuthority {
         guard let published = Self.roots(view), let active = published.roots.first(where: \.active),
               state.signerRootID == active.id, leavesCurrent() else { return }
         let record = AckRecord(node: node, activeRootID: active.id, intermediateRootID: active.id)
+        if pending.awaiting(FleetKeys.ack(node), in: view) { return }
         if view.entries[FleetKeys.ack(node)].flatMap({ AckRecord.decode($0.value) }) == record { return }
-        _ = try await client.put(PutRequest(key: keys.full(FleetKeys.ack(node)), value: record.encoded))
+        let written = try await client.put(PutRequest(key: keys.full(FleetKeys.ack(node)), value: record.encoded))
+        pending.wrote(FleetKeys.ack(node), at: written.header?.revision?.value)
         logger.info("fleet CA: acknowledged the active root", metadata: ["root": "\(active.id)"])
     }
 

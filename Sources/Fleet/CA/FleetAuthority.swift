@@ -31,6 +31,8 @@ public actor FleetAuthority {
     private var warned: Set<String> = []
     /// Intermediates this holder wrote that the view may not show yet: node → (key, when).
     private var signed: [String: (key: Certificate.PublicKey, rootID: String, at: Date)] = [:]
+    /// This host's own CSR and acknowledgement writes until the view shows them.
+    var pending = PendingWrites()
 
     /// - Parameter leavesCurrent: whether every cached leaf is signed by the current signer (a
     ///   host acknowledges a new root only once its leaves carry the new chain).
@@ -99,6 +101,7 @@ public actor FleetAuthority {
             return
         }
         let mine = Certificate.PublicKey(hostKey.publicKey)
+        if pending.awaiting(FleetKeys.csr(node), in: view) { return }
         if let posted = view.entries[FleetKeys.csr(node)].flatMap({ RequestRecord.decode($0.value) }),
            (try? IntermediateCA.requestedKey(posted.csrPEM)) == mine {
             return
@@ -111,7 +114,8 @@ public actor FleetAuthority {
             return
         }
         let record = RequestRecord(node: node, csrPEM: pem, requestedAt: RFC3339.format(Date()))
-        _ = try await client.put(PutRequest(key: keys.full(FleetKeys.csr(node)), value: record.encoded))
+        let written = try await client.put(PutRequest(key: keys.full(FleetKeys.csr(node)), value: record.encoded))
+        pending.wrote(FleetKeys.csr(node), at: written.header?.revision?.value)
         logger.info("fleet CA: posted this host's CSR", metadata: ["node": "\(node)"])
     }
 
