@@ -19,6 +19,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -27,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import anon_kib, start_agent, start_etcd, stop_agent  # noqa: E402
+from benchlib import anon_kib, start_agent, start_etcd, stop_agent, wrk  # noqa: E402
 
 PREFIX = "connectd/v1/"
 SERVICES = 1000   # distinct service names in the fleet; host i runs svc-(10i … 10i+9 mod SERVICES)
@@ -82,7 +83,17 @@ def publish(etcd, hosts):
             ops = []
     if ops:
         etcd.call("/v3/kv/txn", {"success": ops})
-    return etcd.call("/v3/kv/range", {"key": b64(PREFIX), "count_only": True})
+    return etcd.call("/v3/kv/range", {"key": b64(PREFIX), "range_end": b64(PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)),
+                                      "count_only": True})
+
+
+def view_state(conn):
+    """(revision, phase) of an agent's view from the one-line summary in /v1/agent/self (cheap:
+    /v1/agent/fleet also reads every host from etcd)."""
+    conn.request("GET", "/v1/agent/self")
+    summary = json.loads(conn.getresponse().read())["Stats"]["connectd"]["fleet"]
+    match = re.search(r"view at revision (\d+) \((\w+)", summary)
+    return (int(match.group(1)), match.group(2)) if match else (0, summary)
 
 
 def cpu_seconds(pid):
@@ -129,13 +140,12 @@ def main():
             "fleet": {"etcd_endpoints": endpoints, "root_holder": True}})
         holder_conn = http.client.HTTPConnection("127.0.0.1", holder_port, timeout=120)
         while True:
-            holder_conn.request("GET", "/v1/agent/fleet")
-            holder_view = json.loads(holder_conn.getresponse().read())["View"]
-            if holder_view["Revision"] >= revision and holder_view["Phase"] == "watching":
+            state = view_state(holder_conn)
+            if state[0] >= revision and state[1] == "watching":
                 break
             if time.time() - t0 > 300:
-                raise SystemExit(f"the root holder's view never caught up: {holder_view}")
-            time.sleep(0.05)
+                raise SystemExit(f"the root holder's view never caught up: {state}")
+            time.sleep(0.01)
         holder_startup = time.time() - t0
         directory = os.path.join(work, "agent")
         os.makedirs(directory)
@@ -153,17 +163,22 @@ def main():
             return json.loads(conn.getresponse().read())["View"]
 
         while True:
-            view = fleet_view()
-            if view["Revision"] >= revision and view["Phase"] == "watching":
+            state = view_state(conn)
+            if state[0] >= revision and state[1] == "watching":
                 break
             if time.time() - t0 > 300:
-                raise SystemExit(f"the agent's view never caught up: {view}")
-            time.sleep(0.05)
+                raise SystemExit(f"the agent's view never caught up: {state}")
+            time.sleep(0.01)
         startup = time.time() - t0
+        # Memory before any /v1/agent/fleet call (which reads every host from etcd for the status).
         time.sleep(3)
-        print(f"root holder (keeps hosts/ and ca/): start-up {holder_startup:.2f} s, RssAnon {anon_kib(holder.pid) / 1024:.1f} MiB "
+        holder_kib, agent_kib = anon_kib(holder.pid), anon_kib(agent.pid)
+        holder_conn.request("GET", "/v1/agent/fleet")
+        holder_view = json.loads(holder_conn.getresponse().read())["View"]
+        view = fleet_view()
+        print(f"root holder (keeps hosts/ and ca/): start-up {holder_startup:.2f} s, RssAnon {holder_kib / 1024:.1f} MiB "
               f"({holder_view['Keys']} keys in its view)")
-        print(f"agent start-up to a complete view: {startup:.2f} s; RssAnon {anon_kib(agent.pid) / 1024:.1f} MiB "
+        print(f"agent start-up to a complete view: {startup:.2f} s; RssAnon {agent_kib / 1024:.1f} MiB "
               f"({view['Keys']} keys in its view, {len(view['Scopes'])} scopes)")
 
         # An upstream's instance changes in etcd: how long until a parked health query answers.
@@ -213,7 +228,8 @@ def main():
 
         # Steady state: what the agent asks of etcd per second while nothing changes.
         window = 30
-        start_messages, start_revision = grpc_messages(endpoints), fleet_view()["Revision"]
+        start_messages = grpc_messages(endpoints)
+        start_revision = int(etcd.call("/v3/kv/range", {"key": b64("none")})["header"]["revision"])
         time.sleep(window)
         end_messages = grpc_messages(endpoints)
         rates = {m: (end_messages.get(m, 0) - start_messages.get(m, 0)) / window for m in end_messages}
@@ -224,25 +240,42 @@ def main():
               f"{rates.get('Watch', 0):.2f} watch requests/s; view {fleet_view()['Keys']} keys, "
               f"{len(fleet_view()['Scopes'])} scopes")
 
-        # etcd's capacity for the per-host steady load: lease keepalives through the gateway,
-        # 8 clients for 5 s against all members (a keepalive goes to the leader).
+        # etcd's capacity for the per-host steady load: lease keepalives through the gateway
+        # (what each host sends every 3 s), wrk with 16 connections for 5 s on one member (a
+        # keepalive is answered by the leader), sharing the 2 cores with everything above.
         lease = etcd.call("/v3/lease/grant", {"TTL": "600"})["ID"]
-        counts = []
+        script = os.path.join(work, "keepalive.lua")
+        with open(script, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n'
+                    % json.dumps(json.dumps({"ID": lease})))
+        lines = wrk(endpoints[0] + "/v3/lease/keepalive", connections=16, seconds=5, script=script)
+        rate = next((line.split()[1] for line in lines if line.startswith("Requests/sec")), "?")
+        errors = [line for line in lines if line.startswith("Non-2xx")]
+        print(f"etcd capacity: {rate} lease keepalives/s (wrk -c16 through the gateway, same 2 cores){' ' + errors[0] if errors else ''}")
 
-        def keepalive(endpoint):
-            client = Etcd(endpoint)
-            done, stop = 0, time.time() + 5
-            while time.time() < stop:
-                client.call("/v3/lease/keepalive", {"ID": lease})
-                done += 1
-            counts.append(done)
-
-        threads = [threading.Thread(target=keepalive, args=(endpoints[i % len(endpoints)],)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        print(f"etcd capacity: {sum(counts) / 5:.0f} lease keepalives/s (8 clients through the gateway, same 2 cores)")
+        # etcd's cost per watch stream (an agent opens one per scope): 2,000 more streams on one
+        # member, each an HTTP/1.1 connection to its gateway watching one key.
+        import resource
+        import socket
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+        member = etcd_procs[1]
+        host, member_port = endpoints[1].replace("http://", "").split(":")
+        before_kib = anon_kib(member.pid)
+        streams = []
+        for i in range(2000):
+            body = json.dumps({"create_request": {"key": b64(f"{PREFIX}ca/acks/stream-{i}"), "progress_notify": True}})
+            sock = socket.create_connection((host, int(member_port)), timeout=10)
+            sock.sendall(f"POST /v3/watch HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+            streams.append(sock)
+        for sock in streams:
+            sock.recv(4096)   # the created message
+        time.sleep(2)
+        per_stream = (anon_kib(member.pid) - before_kib) * 1024 / len(streams)
+        for sock in streams:
+            sock.close()
+        print(f"etcd memory per watch stream (HTTP/1.1 through the gateway): {per_stream / 1024:.1f} KiB")
     finally:
         if agent is not None:
             stop_agent(agent, os.path.join(work, "agent"))
