@@ -96,6 +96,17 @@ def view_state(conn):
     return (int(match.group(1)), match.group(2)) if match else (0, summary)
 
 
+def wait_for_view(conn, revision, started, who):
+    """Seconds from `started` until the agent's view is at `revision` or later and watching."""
+    while True:
+        state = view_state(conn)
+        if state[0] >= revision and state[1] == "watching":
+            return time.time() - started
+        if time.time() - started > 300:
+            raise SystemExit(f"{who}'s view never caught up: {state}")
+        time.sleep(0.01)
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -139,14 +150,7 @@ def main():
             "node_name": "root-holder", "bind_addr": "127.0.0.1",
             "fleet": {"etcd_endpoints": endpoints, "root_holder": True}})
         holder_conn = http.client.HTTPConnection("127.0.0.1", holder_port, timeout=120)
-        while True:
-            state = view_state(holder_conn)
-            if state[0] >= revision and state[1] == "watching":
-                break
-            if time.time() - t0 > 300:
-                raise SystemExit(f"the root holder's view never caught up: {state}")
-            time.sleep(0.01)
-        holder_startup = time.time() - t0
+        holder_startup = wait_for_view(holder_conn, revision, t0, "the root holder")
         directory = os.path.join(work, "agent")
         os.makedirs(directory)
         upstreams = [{"destination_name": f"svc-{i}", "local_bind_port": 19000 + i} for i in range(5)]
@@ -162,14 +166,7 @@ def main():
             conn.request("GET", "/v1/agent/fleet")
             return json.loads(conn.getresponse().read())["View"]
 
-        while True:
-            state = view_state(conn)
-            if state[0] >= revision and state[1] == "watching":
-                break
-            if time.time() - t0 > 300:
-                raise SystemExit(f"the agent's view never caught up: {state}")
-            time.sleep(0.01)
-        startup = time.time() - t0
+        startup = wait_for_view(conn, revision, t0, "the agent")
         # Memory before any /v1/agent/fleet call (which reads every host from etcd for the status).
         time.sleep(3)
         holder_kib, agent_kib = anon_kib(holder.pid), anon_kib(agent.pid)
