@@ -11,6 +11,12 @@ public struct SimpleHTTPResponse: Sendable {
     public var headers: [(String, String)]
     public var body: [UInt8]
 
+    public init(status: Int, headers: [(String, String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
         return headers.first { $0.0 == lowered }?.1

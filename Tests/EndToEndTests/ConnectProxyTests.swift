@@ -47,6 +47,15 @@ import Testing
             agent = try AgentProcess(agentArguments)
         }
 
+        /// The last lines of each managed proxy's log.
+        func proxyLogs(lines: Int = 12) -> String {
+            let directory = dir + "/data/proxy/logs"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted().map { name in
+                let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+                return "== \(name)\n" + text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+            }.joined(separator: "\n")
+        }
+
         /// One HTTP GET through web's upstream listener; the body, or nil when the connection failed.
         func throughUpstream(port: Int? = nil) -> String? {
             guard let response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port ?? upstreamPort, target: "/",
@@ -233,7 +242,7 @@ extension ConnectProxyTests {
         let status = demo.agent.waitForExit()
         #expect(status == 0, "reason \(demo.agent.process.terminationReason.rawValue); \(demo.agent.log.suffix(6000))")
         for _ in 0..<5 {
-            #expect(demo.throughUpstream() == "hello from db\n", "served from the last discovery and authorize answers")
+            #expect(demo.throughUpstream() == "hello from db\n", "served from the last discovery and authorize answers: \(demo.proxyLogs())")
         }
         // The next agent adopts the same proxies and traffic keeps flowing.
         demo.agent = try AgentProcess(demo.agentArguments)

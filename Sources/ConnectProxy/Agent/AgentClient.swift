@@ -2,20 +2,41 @@
 // material and its watches of the agent's endpoints; it talks to the agent only over HTTP, like
 // any Consul proxy, and shares no state with the agent process.
 
+import AsyncHTTPClient
 import ConnectdCore
 import Foundation
+import NIOCore
+import NIOHTTP1
 
-/// The agent's HTTP API as the proxy uses it. Calls block a thread of their own, never a
-/// cooperative-pool thread, so long-polls cost no concurrency.
+/// The agent's HTTP API as the proxy uses it: kept-alive HTTP/1.1 connections on the proxy's own
+/// event loops (no thread per call). Long-polls and short calls (authorize) have separate pools,
+/// so an authorize never waits behind the watches, which hold a connection each for minutes.
 public struct AgentClient: Sendable {
     public var host: String
     public var port: Int
     public var token: String
+    private let transport: AgentTransport?
 
     public init(host: String, port: Int, token: String) {
         self.host = host
         self.port = port
         self.token = token
+        self.transport = nil
+    }
+
+    private init(_ other: AgentClient, transport: AgentTransport) {
+        (host, port, token) = (other.host, other.port, other.token)
+        self.transport = transport
+    }
+
+    /// The same agent, called through pooled connections on `group`; `shutdown()` them at the end.
+    public func connected(on group: any EventLoopGroup) -> AgentClient {
+        AgentClient(self, transport: AgentTransport(group: group))
+    }
+
+    /// Closes the pooled connections.
+    public func shutdown() async {
+        await transport?.shutdown()
     }
 
     /// `CONSUL_HTTP_ADDR`-style text: `host:port` or `http://host:port`.
@@ -32,23 +53,39 @@ public struct AgentClient: Sendable {
     }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
+        /// The agent's status; 0 when it could not be reached.
         public var status: Int
         public var description: String
     }
 
+    /// Which pool a call uses.
+    public enum Kind: Sendable {
+        /// A blocking query that may stay open for minutes.
+        case longPoll
+        /// A call answered at once (authorize, a first read).
+        case call
+    }
+
     /// Sends a request; non-200 answers are ``Failure``s carrying the agent's text.
-    public func send(_ method: String, _ target: String, body: [UInt8] = [], timeoutSeconds: Int = 30) async throws -> SimpleHTTPResponse {
-        let (host, port, token) = (host, port, token)
-        let response: SimpleHTTPResponse = try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let headers = token.isEmpty ? [] : [("X-Consul-Token", token)]
-                    continuation.resume(returning: try SimpleHTTPClient.send(method: method, host: host, port: port, target: target,
-                                                                             headers: headers, body: body, timeoutSeconds: timeoutSeconds))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
+    public func send(_ method: String, _ target: String, body: [UInt8] = [], timeoutSeconds: Int = 30,
+                     kind: Kind = .call) async throws -> SimpleHTTPResponse {
+        let headers = token.isEmpty ? [] : [("X-Consul-Token", token)]
+        let response: SimpleHTTPResponse
+        if let transport {
+            response = try await transport.send(method, host: host, port: port, target: target, headers: headers, body: body,
+                                                timeout: .seconds(Int64(timeoutSeconds)), kind: kind)
+        } else {
+            let (host, port) = (host, port)
+            response = try await withCheckedThrowingContinuation { continuation in
+                Thread {
+                    do {
+                        continuation.resume(returning: try SimpleHTTPClient.send(method: method, host: host, port: port, target: target,
+                                                                                 headers: headers, body: body, timeoutSeconds: timeoutSeconds))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }.start()
+            }
         }
         guard response.status == 200 else {
             throw Failure(status: response.status, description: "\(method) \(target): \(response.status) \(response.text)")
@@ -57,8 +94,8 @@ public struct AgentClient: Sendable {
     }
 
     /// GET returning the parsed JSON and the response (for its headers).
-    public func json(_ target: String, timeoutSeconds: Int = 30) async throws -> (JSONValue, SimpleHTTPResponse) {
-        let response = try await send("GET", target, timeoutSeconds: timeoutSeconds)
+    public func json(_ target: String, timeoutSeconds: Int = 30, kind: Kind = .call) async throws -> (JSONValue, SimpleHTTPResponse) {
+        let response = try await send("GET", target, timeoutSeconds: timeoutSeconds, kind: kind)
         return (try JSONParser.parse(response.body), response)
     }
 
@@ -72,5 +109,60 @@ public struct AgentClient: Sendable {
             throw Failure(status: 200, description: "authorize: unexpected answer \(response.text)")
         }
         return (authorized, answer["Reason"]?.stringValue ?? "")
+    }
+}
+
+/// The two connection pools of an ``AgentClient``.
+final class AgentTransport: Sendable {
+    private let longPolls: HTTPClient
+    private let calls: HTTPClient
+    /// Bodies larger than this are refused (a leaf or config answer is a few KiB).
+    private static let maxBody = 16 << 20
+
+    init(group: any EventLoopGroup) {
+        func client(connections: Int) -> HTTPClient {
+            var configuration = HTTPClient.Configuration()
+            configuration.httpVersion = .http1Only
+            configuration.timeout = .init(connect: .seconds(5))
+            configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+            configuration.decompression = .disabled
+            // A refused connect fails the call at once (the proxy then serves from what the agent
+            // said last) instead of being retried until the call's deadline.
+            configuration.connectionPool.retryConnectionEstablishment = false
+            return HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
+        }
+        // One connection per watch (config, leaf, roots, one per upstream, intentions): 64 is
+        // far more than a proxy holds; calls are short, a few connections serve many.
+        longPolls = client(connections: 64)
+        calls = client(connections: 8)
+    }
+
+    func send(_ method: String, host: String, port: Int, target: String, headers: [(String, String)], body: [UInt8],
+              timeout: TimeAmount, kind: AgentClient.Kind) async throws -> SimpleHTTPResponse {
+        let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        var request = HTTPClientRequest(url: "http://\(authority)\(target)")
+        request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if !body.isEmpty {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let client = kind == .longPoll ? longPolls : calls
+        let response: HTTPClientResponse
+        var collected: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: timeout)
+            collected = try await response.body.collect(upTo: Self.maxBody)
+        } catch {
+            throw AgentClient.Failure(status: 0, description: "\(method) \(target): \(error)")
+        }
+        let bytes = collected.readBytes(length: collected.readableBytes) ?? []
+        return SimpleHTTPResponse(status: Int(response.status.code),
+                                  headers: response.headers.map { ($0.name.lowercased(), $0.value) }, body: bytes)
+    }
+
+    func shutdown() async {
+        try? await longPolls.shutdown()
+        try? await calls.shutdown()
     }
 }

@@ -1,5 +1,6 @@
 // The proxy's listening sockets: the public mTLS listener and one plain listener per upstream,
-// reconciled against the current config (a changed address or port rebinds; others stay open).
+// reconciled against the current config (a changed address or port rebinds; others stay open;
+// a changed `threads` rebinds them all on a group of that size).
 
 import Logging
 import NIOCore
@@ -14,7 +15,13 @@ actor ListenerSet {
 
     private enum Lifecycle { case running, stopped }
 
+    /// The proxy's own loop (agent calls), also the listeners' while `threads` is 1.
     private let group: any EventLoopGroup
+    /// The listeners' group when `threads` > 1.
+    private var dataGroup: MultiThreadedEventLoopGroup?
+    private var threads = 1
+    /// Groups left behind by a change of `threads`: their connections finish, shut down at the end.
+    private var retired: [MultiThreadedEventLoopGroup] = []
     private let runtime: ProxyRuntime
     private let agent: AgentClient
     private let logger: Logger
@@ -31,6 +38,14 @@ actor ListenerSet {
     /// Binds what `config` asks for that is not bound yet and closes what it no longer asks for.
     func apply(_ config: ProxyConfig) async {
         guard lifecycle == .running else { return }
+        if config.threads != threads {
+            for channel in channels.values { try? await channel.close() }
+            channels.removeAll()
+            if let dataGroup { retired.append(dataGroup) }
+            dataGroup = config.threads > 1 ? MultiThreadedEventLoopGroup(numberOfThreads: config.threads) : nil
+            threads = config.threads
+            logger.info("listeners on \(threads) event-loop thread(s)")
+        }
         var desired: Set<Key> = Set(config.upstreams.map { .upstream($0) })
         if let listener = config.publicListener { desired.insert(.publicListener(listener, target: config.targetServiceName)) }
         for (key, channel) in channels where !desired.contains(key) {
@@ -55,6 +70,13 @@ actor ListenerSet {
         channels.removeAll()
     }
 
+    /// Shuts the listeners' own groups down (after `stop` and the grace).
+    func shutdown() async {
+        for group in retired + (dataGroup.map { [$0] } ?? []) { try? await group.shutdownGracefully() }
+        retired = []
+        dataGroup = nil
+    }
+
     private static func describe(_ key: Key) -> String {
         switch key {
         case .publicListener(let listener, let target):
@@ -68,7 +90,7 @@ actor ListenerSet {
         let runtime = runtime
         let agent = agent
         let logger = logger
-        let bootstrap = ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: dataGroup ?? group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)

@@ -36,6 +36,9 @@ public struct ProxyConfig: Sendable, Equatable {
     public var targetServiceName: String
     public var publicListener: PublicListenerConfig?
     public var upstreams: [UpstreamConfig] = []
+    /// Event-loop threads for the listeners and proxied connections (`config.threads`, 1–64);
+    /// a sidecar's load rarely needs more than one.
+    public var threads = 1
 
     public init(targetServiceName: String, publicListener: PublicListenerConfig? = nil, upstreams: [UpstreamConfig] = []) {
         self.targetServiceName = targetServiceName
@@ -64,6 +67,12 @@ public struct ProxyConfig: Sendable, Equatable {
         if let timeout = Self.int(config["local_connect_timeout_ms"]), timeout > 0 { listener.localConnectTimeoutMs = timeout }
         if let timeout = Self.int(config["handshake_timeout_ms"]), timeout > 0 { listener.handshakeTimeoutMs = timeout }
         publicListener = listener
+        if let value = config["threads"] {
+            guard let threads = Self.int(value), (1...64).contains(threads) else {
+                throw Invalid(description: "invalid threads \(value.encoded()) (1 to 64)")
+            }
+            self.threads = threads
+        }
         if case .array(let list)? = body["Upstreams"] {
             for item in list {
                 let type = item["DestinationType"]?.stringValue ?? "service"

@@ -33,7 +33,17 @@ public struct ProxyRunner: Sendable {
 
     /// Runs until `stop` returns (a signal), then closes listeners and waits out the grace.
     public func run(until stop: @escaping @Sendable () async -> Void) async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        // One event loop for the agent calls, and for the listeners unless `config.threads` asks
+        // for more (then the listeners get a group of their own).
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let runner = ProxyRunner(mode: mode, agent: agent.connected(on: group), logger: logger, stopGrace: stopGrace)
+        try await runner.serve(on: group, until: stop)
+        await runner.agent.shutdown()
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    private func serve(on group: MultiThreadedEventLoopGroup, until stop: @escaping @Sendable () async -> Void) async throws {
         let runtime = ProxyRuntime()
         let listeners = ListenerSet(group: group, runtime: runtime, agent: agent, logger: logger)
         let discovery = DiscoveryWatches(runner: self, runtime: runtime)
@@ -65,8 +75,7 @@ public struct ProxyRunner: Sendable {
         }
         let left = runtime.openConnections.load(ordering: .relaxed)
         if left > 0 { logger.info("stopping with open connections", metadata: ["connections": "\(left)"]) }
-        try? await group.shutdownGracefully()
-        logger.info("stopped")
+        await listeners.shutdown()
     }
 
     // MARK: - Watches
@@ -78,7 +87,7 @@ public struct ProxyRunner: Sendable {
         while !Task.isCancelled {
             do {
                 let target = "/v1/agent/connect/proxy/\(proxyID)" + (hash.isEmpty ? "" : "?hash=\(hash)&wait=5m")
-                let (body, response) = try await agent.json(target, timeoutSeconds: 360)
+                let (body, response) = try await agent.json(target, timeoutSeconds: 360, kind: .longPoll)
                 backoff.reset()
                 let newHash = response.header("X-Consul-Contenthash") ?? body["ContentHash"]?.stringValue ?? ""
                 guard newHash != hash else { continue }
@@ -133,7 +142,7 @@ public struct ProxyRunner: Sendable {
             do {
                 let separator = path.contains("?") ? "&" : "?"
                 let target = index == "0" ? path : "\(path)\(separator)index=\(index)&wait=5m"
-                let (body, response) = try await agent.json(target, timeoutSeconds: 360)
+                let (body, response) = try await agent.json(target, timeoutSeconds: 360, kind: .longPoll)
                 backoff.reset()
                 let newIndex = response.header("X-Consul-Index") ?? index
                 guard newIndex != index else { continue }
