@@ -143,6 +143,7 @@ let package = Package(
             "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "ConnectProxyTests", dependencies: ["ConnectProxy"]),
         .testTarget(name: "ProxySupervisorTests", dependencies: [
             "ProxySupervisor", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),

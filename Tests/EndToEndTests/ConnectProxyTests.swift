@@ -56,6 +56,16 @@ import Testing
             }.joined(separator: "\n")
         }
 
+        /// Seconds until `condition` holds, polling every 20 ms for at most `seconds`; nil if never.
+        func wait(seconds: Double, _ condition: () -> Bool) -> Double? {
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds {
+                if condition() { return Date().timeIntervalSince(start) }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return nil
+        }
+
         /// One HTTP GET through web's upstream listener; the body, or nil when the connection failed.
         func throughUpstream(port: Int? = nil) -> String? {
             guard let response = try? SimpleHTTPClient.send(method: "GET", host: "127.0.0.1", port: port ?? upstreamPort, target: "/",
@@ -88,12 +98,19 @@ import Testing
         let demo = try Demo(label: "mtls")
         defer { demo.stop() }
         #expect(demo.waitUntil(reachable: true), "web's upstream never reached db; log:\n\(demo.agent.log)")
+        // Connections from web's one certificate: db's proxy answers them from its authorize cache.
+        for _ in 0..<20 { #expect(demo.throughUpstream() == "hello from db\n") }
         let created = try demo.post("/v1/connect/intentions", #"{"SourceName":"web","DestinationName":"db","Action":"deny"}"#)
+        let denied = Date()
         let id = try #require(try JSONParser.parse(created.body)["ID"]?.stringValue)
-        #expect(demo.throughUpstream() == nil, "a deny intention blocks new connections")
+        let refused = demo.wait(seconds: 5) { demo.throughUpstream() == nil }
+        #expect(refused.map { $0 <= 1 } == true, "a deny intention blocks new connections within 1 s, even with the cache: \(refused.map { String($0) } ?? "never")")
+        #expect(Date().timeIntervalSince(denied) < 3)
+        for _ in 0..<5 { #expect(demo.throughUpstream() == nil, "and keeps blocking them") }
         let deleted = try SimpleHTTPClient.send(method: "DELETE", host: "127.0.0.1", port: demo.agent.port, target: "/v1/connect/intentions/\(id)")
         #expect(deleted.status == 200)
-        #expect(demo.throughUpstream() == "hello from db\n", "deleting the intention restores access")
+        let restored = demo.wait(seconds: 5) { demo.throughUpstream() == "hello from db\n" }
+        #expect(restored.map { $0 <= 1 } == true, "deleting the intention restores access within 1 s")
         let logs = try String(contentsOfFile: demo.dir + "/data/proxy/logs/db-proxy-stderr.log", encoding: .utf8)
         #expect(logs.contains("inbound connection denied") && logs.contains("Matched intention: DENY default/web => default/db"))
     }
@@ -139,7 +156,7 @@ import Testing
     @Test func rotationLosesNoRequestAndAKilledProxyComesBack() throws {
         let demo = try Demo(label: "rotate")
         defer { demo.stop() }
-        #expect(demo.waitUntil(reachable: true))
+        #expect(demo.waitUntil(reachable: true), "log:\n\(demo.agent.log.suffix(8000))")
         let failures = Atomic(0)
         let successes = Atomic(0)
         let running = Atomic(true)

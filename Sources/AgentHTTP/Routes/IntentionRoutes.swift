@@ -2,6 +2,7 @@
 
 import AgentConfig
 import AgentState
+import AgentStore
 import Authorization
 import ConnectdCore
 
@@ -11,9 +12,7 @@ enum IntentionRoutes {
             Route(.exact("/v1/connect/intentions"), methods: ["GET", "POST"]) { request throws(APIError) in
                 request.method == "GET" ? try list(request, backend) : try await create(request, backend)
             },
-            Route(.exact("/v1/connect/intentions/match"), methods: ["GET"]) { request throws(APIError) in
-                try match(request, backend)
-            },
+            .blocking(.exact("/v1/connect/intentions/match")) { request throws(APIError) in try match(request, backend) },
             Route(.exact("/v1/connect/intentions/check"), methods: ["GET"]) { request throws(APIError) in
                 try check(request, backend)
             },
@@ -87,25 +86,36 @@ enum IntentionRoutes {
         }
     }
 
-    static func match(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {
+    /// `?by=source|destination&name=…`, blocking on the intentions' index (`?index=`), as in
+    /// Consul: a proxy parks here to learn at once that its authorize answers may have changed.
+    static func match(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> BlockingAnswer<CatalogRoutes.Rendered> {
         let options = try QueryOptions(request, backend: backend)
-        let authorizer = try ACLCheck.authorizer(options.token, backend: backend)
         let by = request.queryValue("by") ?? ""
         guard by == "source" || by == "destination" else {
             throw APIError.badRequestReason("by must be 'source' or 'destination'")
         }
         let names = request.query.filter { $0.0 == "name" }.map(\.1)
         guard !names.isEmpty else { throw APIError.badRequestReason("at least one name must be specified") }
-        let intentions = backend.state.snapshot.intentions
-        var result: [String: JSONValue] = [:]
-        for name in names {
-            try ACLCheck.require(authorizer.intentionRead(name))
-            let list = by == "destination" ? intentions.matches(destination: name) : intentions.matches(source: name)
-            result[name] = .array(list.map(\.apiJSON))
-        }
-        var response = APIResponse.json(.sortedObject(result), pretty: options.pretty, index: intentions.index)
-        response.headers += ConnectCARoutes.leaderHeaders
-        return response
+        let (state, token, pretty) = (backend.state, options.token, options.pretty)
+        // Refused before parking: a caller without the right waits for nothing.
+        let authorizer = try ACLCheck.authorizer(token, backend: backend)
+        for name in names { try ACLCheck.require(authorizer.intentionRead(name)) }
+        return BlockingAnswer(
+            watch: state.intentionsWatch, condition: options.condition, wait: BlockingQuery.effectiveWait(requested: options.wait),
+            evaluate: { () throws(APIError) -> CatalogRoutes.Rendered in
+                let intentions = state.snapshot.intentions
+                var result: [String: JSONValue] = [:]
+                for name in names {
+                    let list = by == "destination" ? intentions.matches(destination: name) : intentions.matches(source: name)
+                    result[name] = .array(list.map(\.apiJSON))
+                }
+                return CatalogRoutes.Rendered(body: .sortedObject(result), resourceIndex: intentions.index)
+            },
+            respond: { rendered in
+                var response = APIResponse.json(rendered.body, pretty: pretty, index: rendered.resourceIndex)
+                response.headers += ConnectCARoutes.leaderHeaders
+                return response
+            })
     }
 
     static func check(_ request: APIRequest, _ backend: any AgentBackend) throws(APIError) -> APIResponse {

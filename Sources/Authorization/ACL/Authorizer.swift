@@ -94,7 +94,10 @@ public struct Authorizer: Sendable {
             if let intentions = rule.intentions { return intentions >= level }
             // Consul: reading intentions comes with service read or write; writing needs `intentions = "write"`.
             return level == .read && rule.policy >= .read
-        case .agent, .proxy: return false
+        case .agent: return false
+        // A proxy reads the intentions of its own target (what decides its authorize answers):
+        // its authorize cache parks on them to learn of a change at once.
+        case .proxy(let grant): return level == .read && destination == grant.targetServiceName
         }
     }
 

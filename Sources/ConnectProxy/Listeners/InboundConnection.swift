@@ -77,14 +77,20 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
             close(context)
             return
         }
+        if let cached = runtime.cachedDecision(for: identity.uri, serial: identity.serial, target: target) {
+            decided(.success(cached), identity: identity, context)
+            return
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let (agent, target, logger, runtime) = (agent, target, logger, runtime)
+        let (agent, target, runtime) = (agent, target, runtime)
         Task {
             let outcome: Result<(authorized: Bool, reason: String), any Error>
             do {
+                let index = runtime.intentionsIndex
                 let answer = try await agent.authorize(target: target, clientURI: identity.uri, serial: identity.serial)
                 runtime.remember(decision: answer, for: identity.uri, target: target)
+                runtime.cache(decision: answer, for: identity.uri, serial: identity.serial, target: target, index: index)
                 outcome = .success(answer)
             } catch let error as AgentClient.Failure where error.status != 0 {
                 // The agent answered (a 403, a 400): that is the answer.
@@ -99,19 +105,24 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
             }
             loop.execute {
                 let (handler, context) = bound.value
-                guard handler.phase == .authorizing else { return }
-                switch outcome {
-                case .success(let answer) where answer.authorized:
-                    logger.debug("inbound connection authorized", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
-                    handler.connectLocal(context)
-                case .success(let answer):
-                    logger.info("inbound connection denied", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
-                    handler.close(context)
-                case .failure(let error):
-                    logger.warning("inbound connection closed: authorize failed", metadata: ["client": "\(identity.uri)", "error": "\(error)"])
-                    handler.close(context)
-                }
+                handler.decided(outcome, identity: identity, context)
             }
+        }
+    }
+
+    private func decided(_ outcome: Result<(authorized: Bool, reason: String), any Error>, identity: (uri: String, serial: String),
+                         _ context: ChannelHandlerContext) {
+        guard phase == .authorizing else { return }
+        switch outcome {
+        case .success(let answer) where answer.authorized:
+            logger.debug("inbound connection authorized", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
+            connectLocal(context)
+        case .success(let answer):
+            logger.info("inbound connection denied", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
+            close(context)
+        case .failure(let error):
+            logger.warning("inbound connection closed: authorize failed", metadata: ["client": "\(identity.uri)", "error": "\(error)"])
+            close(context)
         }
     }
 

@@ -113,13 +113,15 @@ public struct ProxyRunner: Sendable {
     }
 
     private func watchCertificates(service: String, runtime: ProxyRuntime, listeners: ListenerSet) async {
-        await watchIndexed(path: "/v1/agent/connect/ca/leaf/\(service)", what: "leaf certificate") { body in
+        let intentions = Task { await watchIntentions(service: service, runtime: runtime) }
+        defer { intentions.cancel() }
+        await watchIndexed(path: "/v1/agent/connect/ca/leaf/\(service)", what: "leaf certificate") { body, _ in
             await refreshMaterial(runtime.update(leaf: body), runtime: runtime, listeners: listeners)
         }
     }
 
     private func watchRoots(runtime: ProxyRuntime, listeners: ListenerSet) async {
-        await watchIndexed(path: "/v1/agent/connect/ca/roots", what: "CA roots") { body in
+        await watchIndexed(path: "/v1/agent/connect/ca/roots", what: "CA roots") { body, _ in
             await refreshMaterial(runtime.update(roots: body), runtime: runtime, listeners: listeners)
         }
     }
@@ -129,13 +131,26 @@ public struct ProxyRunner: Sendable {
     func watchInstances(_ upstream: UpstreamConfig, runtime: ProxyRuntime) async {
         var path = "/v1/health/connect/\(upstream.destinationName)?passing"
         if !upstream.datacenter.isEmpty { path += "&dc=\(upstream.datacenter)" }
-        await watchIndexed(path: path, what: "instances of \(upstream.destinationName)") { body in
+        await watchIndexed(path: path, what: "instances of \(upstream.destinationName)") { body, _ in
             runtime.remember(instances: UpstreamConnection.instances(body), for: upstream.destinationName)
         }
     }
 
-    /// GET `path`, then `?index=<last>&wait=5m` again and again; `apply` each new answer.
-    func watchIndexed(path: String, what: String, apply: @Sendable (JSONValue) async -> Void) async {
+    /// Keeps the authorize cache honest: parks on the intentions that match `service` as a
+    /// destination; every change (and every failure of the watch) empties the cache.
+    private func watchIntentions(service: String, runtime: ProxyRuntime) async {
+        let name = service.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? service
+        await watchIndexed(path: "/v1/connect/intentions/match?by=destination&name=\(name)", what: "intentions",
+                           failed: { runtime.intentions(at: nil) }) { _, index in
+            runtime.intentions(at: index)
+        }
+        runtime.intentions(at: nil)
+    }
+
+    /// GET `path`, then `?index=<last>&wait=5m` again and again; `apply` each new answer (with
+    /// its index); `failed` after each failed call.
+    func watchIndexed(path: String, what: String, failed: @Sendable () -> Void = {},
+                      apply: @Sendable (JSONValue, String) async -> Void) async {
         var index = "0"
         var backoff = Backoff()
         while !Task.isCancelled {
@@ -147,8 +162,9 @@ public struct ProxyRunner: Sendable {
                 let newIndex = response.header("X-Consul-Index") ?? index
                 guard newIndex != index else { continue }
                 index = newIndex
-                await apply(body)
+                await apply(body, newIndex)
             } catch {
+                failed()
                 if Task.isCancelled { break }
                 let wait = backoff.next()
                 logger.warning("cannot read the \(what); retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])

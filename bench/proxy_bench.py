@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""The built-in proxy pair against the direct baseline, in one run (issue 17).
+
+Starts two `connectd demo-http` services (web, db) and an agent whose two managed `connectd
+proxy` children front them, web with an upstream to db. Then, with wrk (-t2 -c16) on the same
+cores, measures db directly and through web's upstream listener (web's proxy -> mutual TLS ->
+db's proxy -> db), each with kept-alive connections and with a new connection per request
+(`Connection: close`), and prints the ratios (pair / direct). Also each proxy's threads and
+anonymous memory idle and after the load.
+
+    swift build -c release --product connectd
+    python3 bench/proxy_bench.py --bin .build/release/connectd [--seconds 8]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import anon_kib, free_port, p99_ms, start_agent, stop_agent, wrk  # noqa: E402
+
+
+def rate(lines):
+    return float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+
+
+def threads(pid):
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def proxy_pids(agent_pid):
+    """The agent's children that run `connectd proxy`, by proxy ID (from CONSUL_PROXY_ID)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            if parent != agent_pid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+            if b"CONSUL_PROXY_ID" in env:
+                found[env[b"CONSUL_PROXY_ID"].decode()] = int(entry)
+        except OSError:
+            continue
+    return found
+
+
+def footprint(pids):
+    return ", ".join(f"{name}: {threads(pid)} threads, {anon_kib(pid) / 1024:.1f} MiB anon" for name, pid in sorted(pids.items()))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", default=".build/release/connectd")
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="connectd-proxy-bench-")
+    apps = []
+    agent = None
+    try:
+        web_port, db_port, upstream_port = free_port(), free_port(), free_port()
+        for name, port in (("web", web_port), ("db", db_port)):
+            apps.append(subprocess.Popen([args.bin, "demo-http", "-name", name, "-listen", f"127.0.0.1:{port}"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        agent, agent_port = start_agent(args.bin, work, {
+            "bind_addr": "127.0.0.1",
+            "connect": {"proxy": {"allow_managed_root": True}},
+            "services": [
+                {"name": "web", "port": web_port, "connect": {"proxy": {
+                    "upstreams": [{"destination_name": "db", "local_bind_port": upstream_port}]}}},
+                {"name": "db", "port": db_port, "connect": {"proxy": {}}}]})
+        url = f"http://127.0.0.1:{upstream_port}/"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            out = subprocess.run(["curl", "-s", "-m", "2", url], capture_output=True, text=True).stdout
+            if out.startswith("hello from db"):
+                break
+            time.sleep(0.2)
+        else:
+            raise SystemExit("the proxy pair never passed traffic")
+        pids = proxy_pids(agent.pid)
+        time.sleep(2)
+        print(f"idle: {footprint(pids)}")
+        close = os.path.join(work, "close.lua")
+        with open(close, "w") as f:
+            f.write('wrk.headers["Connection"] = "close"\n')
+        results = {}
+        for label, target in (("direct", f"http://127.0.0.1:{db_port}/"), ("pair", url)):
+            for mode, script in (("keep-alive", None), ("new connection", close)):
+                lines = wrk(target, connections=16, seconds=args.seconds, script=script)
+                results[(label, mode)] = (rate(lines), p99_ms(lines))
+                print(f"{label:6} {mode:14}: {results[(label, mode)][0]:9.0f} req/s, p99 {results[(label, mode)][1]:.2f} ms")
+        for mode in ("keep-alive", "new connection"):
+            (direct, direct_p99), (pair, pair_p99) = results[("direct", mode)], results[("pair", mode)]
+            print(f"ratio {mode:14}: {pair / direct:.3f} (pair {pair:.0f} / direct {direct:.0f} req/s); "
+                  f"p99 pair {pair_p99:.2f} ms vs direct {direct_p99:.2f} ms (+{pair_p99 - direct_p99:.2f} ms)")
+        print(f"after the load: {footprint(pids)}")
+    finally:
+        if agent is not None:
+            stop_agent(agent, work)
+        for app in apps:
+            app.kill()
+            app.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
