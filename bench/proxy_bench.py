@@ -9,11 +9,16 @@ db's proxy -> db), each with kept-alive connections and with a new connection pe
 anonymous memory idle and after the load.
 
     swift build -c release --product connectd
-    python3 bench/proxy_bench.py --bin .build/release/connectd [--seconds 8]
+    python3 bench/proxy_bench.py --bin .build/release/connectd [--seconds 8] [--perf]
+
+With --perf, db's proxy is profiled (`perf record -g -p <pid>`) during the new-connection load
+through the pair, and its CPU is printed by kind (crypto, the rest of TLS, kernel, Swift
+runtime and allocation, other).
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +57,35 @@ def proxy_pids(agent_pid):
     return found
 
 
+CRYPTO = re.compile(r"ecp_|nistz|fiat_|mlkem|bn_|BN_|aes|gcm|sha|SHA|ecdsa|ECDSA|x25519|X25519|EC_|ec_|p256|"
+                    r"CRYPTO_|EVP_|HMAC|hkdf|HKDF|RAND|rand_|chacha|poly1305|ghash", re.I)
+TLS = re.compile(r"CNIOBoringSSL|ssl|SSL|tls13|bssl|NIOSSL")
+
+
+def profile_shares(data):
+    """CPU shares of a `perf record` by kind, from `perf report` by symbol."""
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "symbol"],
+                         capture_output=True, text=True).stdout
+    shares = {"crypto (BoringSSL primitives)": 0.0, "rest of TLS (BoringSSL, NIOSSL)": 0.0, "kernel": 0.0,
+              "Swift runtime and malloc": 0.0, "other": 0.0}
+    for line in out.splitlines():
+        match = re.match(r"\s+([0-9.]+)%\s+\[(.)\]\s+(.*)", line)
+        if not match:
+            continue
+        share, space, symbol = float(match.group(1)), match.group(2), match.group(3).strip()
+        if space == "k":
+            shares["kernel"] += share
+        elif CRYPTO.search(symbol):
+            shares["crypto (BoringSSL primitives)"] += share
+        elif TLS.search(symbol):
+            shares["rest of TLS (BoringSSL, NIOSSL)"] += share
+        elif re.search(r"swift_|malloc|free|_int_|cfree|memmove|memcpy", symbol):
+            shares["Swift runtime and malloc"] += share
+        else:
+            shares["other"] += share
+    return shares
+
+
 def footprint(pids):
     return ", ".join(f"{name}: {threads(pid)} threads, {anon_kib(pid) / 1024:.1f} MiB anon" for name, pid in sorted(pids.items()))
 
@@ -60,6 +94,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=".build/release/connectd")
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--perf", action="store_true")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="connectd-proxy-bench-")
     apps = []
@@ -94,7 +129,16 @@ def main():
         results = {}
         for label, target in (("direct", f"http://127.0.0.1:{db_port}/"), ("pair", url)):
             for mode, script in (("keep-alive", None), ("new connection", close)):
+                profiler = None
+                if args.perf and label == "pair" and mode == "new connection":
+                    command = ["perf", "record", "-g", "-o", os.path.join(work, "perf.data"), "-p", str(pids["db-proxy"]),
+                               "--", "sleep", str(max(1, args.seconds - 3))]
+                    print("profiling db-proxy:", " ".join(command))
+                    profiler = subprocess.Popen(["sh", "-c", "sleep 1; exec " + " ".join(command)],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 lines = wrk(target, connections=16, seconds=args.seconds, script=script)
+                if profiler is not None:
+                    profiler.wait()
                 results[(label, mode)] = (rate(lines), p99_ms(lines))
                 print(f"{label:6} {mode:14}: {results[(label, mode)][0]:9.0f} req/s, p99 {results[(label, mode)][1]:.2f} ms")
         for mode in ("keep-alive", "new connection"):
@@ -102,6 +146,9 @@ def main():
             print(f"ratio {mode:14}: {pair / direct:.3f} (pair {pair:.0f} / direct {direct:.0f} req/s); "
                   f"p99 pair {pair_p99:.2f} ms vs direct {direct_p99:.2f} ms (+{pair_p99 - direct_p99:.2f} ms)")
         print(f"after the load: {footprint(pids)}")
+        if args.perf:
+            shares = profile_shares(os.path.join(work, "perf.data"))
+            print("db-proxy CPU under the new-connection load: " + ", ".join(f"{k} {v:.1f} %" for k, v in shares.items()))
     finally:
         if agent is not None:
             stop_agent(agent, work)

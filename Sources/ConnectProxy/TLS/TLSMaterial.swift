@@ -45,11 +45,18 @@ public struct TLSMaterial: Sendable {
         // The server's name is its SPIFFE ID, checked after the handshake.
         client.certificateVerification = .noHostnameVerification
         client.trustRoots = .certificates(trusted)
+        // Key exchange: X25519 first (the cheapest safe curve), P-256 for peers without it. BoringSSL
+        // would otherwise offer the hybrid X25519+ML-KEM-768 first, which costs a new connection
+        // more CPU than the rest of the handshake's key exchange (measured: bench/RESULTS.md).
+        server.curves = Self.curves
+        client.curves = Self.curves
         serverContext = try NIOSSLContext(configuration: server)
         clientContext = try NIOSSLContext(configuration: client)
         leafSerial = leaf["SerialNumber"]?.stringValue ?? "?"
         self.trustDomain = trustDomain
     }
+
+    static let curves: [NIOTLSCurve] = [.x25519, .secp256r1]
 
     /// The SPIFFE URI and colon-hex serial of a peer certificate.
     static func identity(of certificate: NIOSSLCertificate) -> (uri: String, serial: String)? {
