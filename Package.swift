@@ -143,7 +143,13 @@ let package = Package(
             "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "ConnectProxyTests", dependencies: ["ConnectProxy"]),
+        .testTarget(name: "ConnectProxyTests", dependencies: [
+            "ConnectProxy",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         .testTarget(name: "ProxySupervisorTests", dependencies: [
             "ProxySupervisor", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
             .product(name: "Logging", package: "swift-log"),
