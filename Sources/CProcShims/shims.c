@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <fcntl.h>
+#include <errno.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -45,3 +46,27 @@ int connectd_epoll_wait(int epfd, int *fds, unsigned int *events, int max, int t
 int connectd_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 int connectd_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+static int connectd_signal_pipe_write = -1;
+
+static void connectd_signal_pipe_handler(int signo) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    ssize_t ignored = write(connectd_signal_pipe_write, &byte, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+int connectd_signal_pipe(const int *signals, int count) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    connectd_signal_pipe_write = fds[1];
+    struct sigaction action = { 0 };
+    action.sa_handler = connectd_signal_pipe_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < count; i++) {
+        if (sigaction(signals[i], &action, NULL) != 0) return -1;
+    }
+    return fds[0];
+}

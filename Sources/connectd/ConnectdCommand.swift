@@ -10,7 +10,6 @@ import Logging
 
 let connectdVersion = "0.1.0"
 
-@main
 struct ConnectdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connectd",

@@ -7,7 +7,6 @@ import ConnectdAgent
 import ConnectProxy
 import Foundation
 import Logging
-import UnixSignals
 
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,12 +66,14 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("no proxy identity: set -proxy-id (or $CONSUL_PROXY_ID), or -service for an unmanaged proxy")
         }
         logger.info("starting", metadata: ["agent": "\(address.host):\(address.port)"])
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let finalLogger = logger
-        try await ProxyRunner(mode: mode, agent: agent, logger: finalLogger).run {
-            for await signal in signals {
-                finalLogger.info("signal received", metadata: ["signal": "\(signal)"])
-                return
+        let group = ProxyProcess.group
+        try await ProxyRunner(mode: mode, agent: agent, logger: finalLogger).run(on: group) {
+            do {
+                let signal = try await ProxyProcess.firstSignal(of: [SIGTERM, SIGINT], on: group.next())
+                finalLogger.info("signal received", metadata: ["signal": "\(signal == SIGTERM ? "SIGTERM" : "SIGINT")"])
+            } catch {
+                finalLogger.error("cannot wait for stop signals; stopping", metadata: ["error": "\(error)"])
             }
         }
     }

@@ -87,10 +87,11 @@ import Testing
             try SimpleHTTPClient.send(method: "POST", host: "127.0.0.1", port: agent.port, target: target, body: Array(body.utf8))
         }
 
-        func stop() {
+        /// Stops the agent (it stops its proxies) and the services; `keepingFiles` leaves the logs.
+        func stop(keepingFiles: Bool = false) {
             #expect(agent.stop() == 0)
             for process in services { process.terminate(); process.waitUntilExit() }
-            try? FileManager.default.removeItem(atPath: dir)
+            if !keepingFiles { try? FileManager.default.removeItem(atPath: dir) }
         }
     }
 
@@ -113,6 +114,28 @@ import Testing
         #expect(restored.map { $0 <= 1 } == true, "deleting the intention restores access within 1 s")
         let logs = try String(contentsOfFile: demo.dir + "/data/proxy/logs/db-proxy-stderr.log", encoding: .utf8)
         #expect(logs.contains("inbound connection denied") && logs.contains("Matched intention: DENY default/web => default/db"))
+    }
+
+    /// A sidecar's footprint: one event-loop thread does the proxy's I/O and runs its tasks (no
+    /// cooperative pool, no libdispatch threads), and SIGTERM still stops it cleanly.
+    @Test func aProxyRunsOnItsOneEventLoopThread() throws {
+        let demo = try Demo(label: "threads")
+        #expect(demo.waitUntil(reachable: true), "web's upstream never reached db; log:\n\(demo.agent.log)")
+        for _ in 0..<50 { #expect(demo.throughUpstream() == "hello from db\n") }
+        let status = try JSONParser.parse(try demo.agent.get("/v1/agent/proxies").body)
+        guard case .array(let proxies) = status else { Issue.record("no proxies in \(status)"); return }
+        for proxy in proxies {
+            guard case .int(let pid)? = proxy["Pid"] else { Issue.record("no Pid in \(proxy)"); continue }
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let names = tasks.map { (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)) ?? "?" }
+            // The main thread and the loop; at start a libdispatch worker runs the main queue for a few seconds.
+            #expect(tasks.count <= 3, "\(proxy["ID"] ?? .null) runs \(tasks.count) threads: \(names)")
+            #expect(names.filter { $0.hasPrefix("NIO-") }.count == 1, "one event loop: \(names)")
+        }
+        demo.stop(keepingFiles: true)
+        defer { try? FileManager.default.removeItem(atPath: demo.dir) }
+        let logs = try String(contentsOfFile: demo.dir + "/data/proxy/logs/db-proxy-stderr.log", encoding: .utf8)
+        #expect(logs.contains("signal received") && logs.contains("stopped"), "SIGTERM from the agent stops the proxy: \(logs.suffix(600))")
     }
 
     @Test func thePublicListenerRequiresALeafFromThisCA() throws {

@@ -1,4 +1,5 @@
-// CProcShims: the few Linux process calls Swift's Glibc module does not expose (pidfds).
+// CProcShims: the few Linux process calls Swift's Glibc module does not expose (pidfds, epoll,
+// a signal self-pipe).
 #ifndef CPROCSHIMS_H
 #define CPROCSHIMS_H
 
@@ -22,5 +23,10 @@ int connectd_eventfd(void);
 
 /// F_SETPIPE_SZ: grow a pipe's buffer; returns the new size or -1.
 int connectd_set_pipe_size(int fd, int size);
+
+/// The self-pipe trick: installs a handler for each of `signals` that writes the signal's number
+/// (one byte) to a pipe, and returns the pipe's read end (non-blocking, close-on-exec), or -1
+/// with errno. Lets an event loop wait for a signal without a thread or a dispatch source.
+int connectd_signal_pipe(const int *signals, int count);
 
 #endif

@@ -133,7 +133,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
         ClientBootstrap(group: context.eventLoop)
             .connectTimeout(.milliseconds(Int64(listener.localConnectTimeoutMs)))
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .connect(host: host, port: port)
+            .connect(toHost: host, port: port)
             .whenComplete { result in
                 let (handler, context) = bound.value
                 switch result {

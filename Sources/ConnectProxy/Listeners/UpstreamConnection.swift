@@ -140,7 +140,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
                         ServerIdentityCheck(expectedService: expected, trustDomain: trustDomain, verified: verified))
                 }
             }
-            .connect(host: host, port: port)
+            .connect(toHost: host, port: port)
             .flatMap { channel in verified.futureResult.map { channel } }
             .whenComplete { result in
                 let (handler, context) = bound.value

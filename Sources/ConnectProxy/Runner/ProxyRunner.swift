@@ -31,16 +31,26 @@ public struct ProxyRunner: Sendable {
         self.stopGrace = stopGrace
     }
 
+    /// The loop whose timers the watches' back-offs use (the proxy's own, once running).
+    private var loop: (any EventLoop)?
+
     /// Runs until `stop` returns (a signal), then closes listeners and waits out the grace.
-    public func run(until stop: @escaping @Sendable () async -> Void) async throws {
-        // One event loop for the agent calls, and for the listeners unless `config.threads` asks
-        // for more (then the listeners get a group of their own).
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let runner = ProxyRunner(mode: mode, agent: agent.connected(on: group), logger: logger, stopGrace: stopGrace)
+    /// `group` is the proxy's one event loop (for the agent calls, and for the listeners unless
+    /// `config.threads` asks for more); without one, a group of one thread is made and shut down.
+    public func run(on group: MultiThreadedEventLoopGroup? = nil, until stop: @escaping @Sendable () async -> Void) async throws {
+        let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let group = group ?? owned!
+        var runner = ProxyRunner(mode: mode, agent: agent.connected(on: group), logger: logger, stopGrace: stopGrace)
+        runner.loop = group.next()
         try await runner.serve(on: group, until: stop)
         await runner.agent.shutdown()
-        try? await group.shutdownGracefully()
+        try? await owned?.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Sleeps on the proxy's loop when it has one.
+    private func pause(_ duration: Duration) async {
+        if let loop { try? await loop.sleep(for: duration) } else { try? await Task.sleep(for: duration) }
     }
 
     private func serve(on group: MultiThreadedEventLoopGroup, until stop: @escaping @Sendable () async -> Void) async throws {
@@ -71,7 +81,7 @@ public struct ProxyRunner: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + stopGrace
         while runtime.openConnections.load(ordering: .relaxed) > 0 && clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+            await pause(.milliseconds(50))
         }
         let left = runtime.openConnections.load(ordering: .relaxed)
         if left > 0 { logger.info("stopping with open connections", metadata: ["connections": "\(left)"]) }
@@ -106,7 +116,7 @@ public struct ProxyRunner: Sendable {
                 if Task.isCancelled { break }
                 let wait = backoff.next()
                 logger.warning("cannot read the proxy config; retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
-                try? await Task.sleep(for: wait)
+                await pause(wait)
             }
         }
         leafWatch?.cancel()
@@ -168,7 +178,7 @@ public struct ProxyRunner: Sendable {
                 if Task.isCancelled { break }
                 let wait = backoff.next()
                 logger.warning("cannot read the \(what); retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
-                try? await Task.sleep(for: wait)
+                await pause(wait)
             }
         }
     }
