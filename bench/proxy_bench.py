@@ -86,6 +86,13 @@ def profile_shares(data):
     return shares
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def footprint(pids):
     return ", ".join(f"{name}: {threads(pid)} threads, {anon_kib(pid) / 1024:.1f} MiB anon" for name, pid in sorted(pids.items()))
 
@@ -95,6 +102,8 @@ def main():
     parser.add_argument("--bin", default=".build/release/connectd")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--perf", action="store_true")
+    parser.add_argument("--perf-load", choices=("new connection", "keep-alive"), default="new connection",
+                        help="the load through the pair that --perf profiles db's proxy under")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="connectd-proxy-bench-")
     apps = []
@@ -130,25 +139,33 @@ def main():
         for label, target in (("direct", f"http://127.0.0.1:{db_port}/"), ("pair", url)):
             for mode, script in (("keep-alive", None), ("new connection", close)):
                 profiler = None
-                if args.perf and label == "pair" and mode == "new connection":
+                if args.perf and label == "pair" and mode == args.perf_load:
                     command = ["perf", "record", "-g", "-o", os.path.join(work, "perf.data"), "-p", str(pids["db-proxy"]),
                                "--", "sleep", str(max(1, args.seconds - 3))]
                     print("profiling db-proxy:", " ".join(command))
                     profiler = subprocess.Popen(["sh", "-c", "sleep 1; exec " + " ".join(command)],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                watched = {"db": apps[1].pid, **pids}
+                before = {name: cpu_seconds(pid) for name, pid in watched.items()}
                 lines = wrk(target, connections=16, seconds=args.seconds, script=script)
                 if profiler is not None:
                     profiler.wait()
                 results[(label, mode)] = (rate(lines), p99_ms(lines))
-                print(f"{label:6} {mode:14}: {results[(label, mode)][0]:9.0f} req/s, p99 {results[(label, mode)][1]:.2f} ms")
+                requests = results[(label, mode)][0] * args.seconds
+                costs = ", ".join(f"{name} {(cpu_seconds(pid) - before[name]) / requests * 1e6:.0f}"
+                                  for name, pid in watched.items() if cpu_seconds(pid) > before[name])
+                print(f"{label:6} {mode:14}: {results[(label, mode)][0]:9.0f} req/s, p99 {results[(label, mode)][1]:.2f} ms; "
+                      f"CPU µs per request: {costs}")
         for mode in ("keep-alive", "new connection"):
             (direct, direct_p99), (pair, pair_p99) = results[("direct", mode)], results[("pair", mode)]
             print(f"ratio {mode:14}: {pair / direct:.3f} (pair {pair:.0f} / direct {direct:.0f} req/s); "
                   f"p99 pair {pair_p99:.2f} ms vs direct {direct_p99:.2f} ms (+{pair_p99 - direct_p99:.2f} ms)")
         print(f"after the load: {footprint(pids)}")
         if args.perf:
+            if os.environ.get("PROXY_BENCH_KEEP_PERF"):
+                shutil.copy(os.path.join(work, "perf.data"), os.environ["PROXY_BENCH_KEEP_PERF"])
             shares = profile_shares(os.path.join(work, "perf.data"))
-            print("db-proxy CPU under the new-connection load: " + ", ".join(f"{k} {v:.1f} %" for k, v in shares.items()))
+            print(f"db-proxy CPU under the {args.perf_load} load: " + ", ".join(f"{k} {v:.1f} %" for k, v in shares.items()))
     finally:
         if agent is not None:
             stop_agent(agent, work)

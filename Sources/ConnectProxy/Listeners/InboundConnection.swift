@@ -20,6 +20,9 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let logger: Logger
     private var phase = Phase.handshaking
     private var held = HeldBytes()
+    /// The handshake's deadline; cancelled once the handshake is over, so the timer does not keep
+    /// this handler (and its channel) alive after the connection is gone.
+    private var handshakeDeadline: Scheduled<Void>?
 
     init(listener: PublicListenerConfig, target: String, agent: AgentClient, runtime: ProxyRuntime, logger: Logger) {
         self.listener = listener
@@ -31,7 +34,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: .milliseconds(Int64(listener.handshakeTimeoutMs))) {
+        handshakeDeadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(listener.handshakeTimeoutMs))) {
             let (handler, context) = bound.value
             if handler.phase == .handshaking {
                 handler.logger.info("closing inbound connection: TLS handshake timed out")
@@ -47,8 +50,16 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) { cancelDeadline() }
+
+    private func cancelDeadline() {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls, phase == .handshaking {
+            cancelDeadline()
             authorize(context)
         }
         context.fireUserInboundEventTriggered(event)
@@ -65,6 +76,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func close(_ context: ChannelHandlerContext) {
         phase = .closed
+        cancelDeadline()
         held.removeAll()
         context.close(promise: nil)
     }
