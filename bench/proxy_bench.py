@@ -6,7 +6,7 @@ proxy` children front them, web with an upstream to db. Then, with wrk (-t2 -c16
 cores, measures db directly and through web's upstream listener (web's proxy -> mutual TLS ->
 db's proxy -> db), each with kept-alive connections and with a new connection per request
 (`Connection: close`), and prints the ratios (pair / direct). Also each proxy's threads and
-anonymous memory idle and after the load.
+anonymous memory idle, after the load, and after a further minute of new connections (--soak).
 
     swift build -c release --product connectd
     python3 bench/proxy_bench.py --bin .build/release/connectd [--seconds 8] [--perf]
@@ -101,6 +101,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=".build/release/connectd")
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--soak", type=int, default=60,
+                        help="seconds of new-connection load through the pair before the last memory reading (0: none)")
     parser.add_argument("--perf", action="store_true")
     parser.add_argument("--perf-load", choices=("new connection", "keep-alive"), default="new connection",
                         help="the load through the pair that --perf profiles db's proxy under")
@@ -161,6 +163,9 @@ def main():
             print(f"ratio {mode:14}: {pair / direct:.3f} (pair {pair:.0f} / direct {direct:.0f} req/s); "
                   f"p99 pair {pair_p99:.2f} ms vs direct {direct_p99:.2f} ms (+{pair_p99 - direct_p99:.2f} ms)")
         print(f"after the load: {footprint(pids)}")
+        if args.soak > 0:
+            lines = wrk(url, connections=16, seconds=args.soak, script=close)
+            print(f"after {args.soak} s more of new connections through the pair ({rate(lines):.0f} req/s): {footprint(pids)}")
         if args.perf:
             if os.environ.get("PROXY_BENCH_KEEP_PERF"):
                 shutil.copy(os.path.join(work, "perf.data"), os.environ["PROXY_BENCH_KEEP_PERF"])
