@@ -4,7 +4,6 @@
 
 import AsyncHTTPClient
 import ConnectdCore
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -70,23 +69,11 @@ public struct AgentClient: Sendable {
     public func send(_ method: String, _ target: String, body: [UInt8] = [], timeoutSeconds: Int = 30,
                      kind: Kind = .call) async throws -> SimpleHTTPResponse {
         let headers = token.isEmpty ? [] : [("X-Consul-Token", token)]
-        let response: SimpleHTTPResponse
-        if let transport {
-            response = try await transport.send(method, host: host, port: port, target: target, headers: headers, body: body,
-                                                timeout: .seconds(Int64(timeoutSeconds)), kind: kind)
-        } else {
-            let (host, port) = (host, port)
-            response = try await withCheckedThrowingContinuation { continuation in
-                Thread {
-                    do {
-                        continuation.resume(returning: try SimpleHTTPClient.send(method: method, host: host, port: port, target: target,
-                                                                                 headers: headers, body: body, timeoutSeconds: timeoutSeconds))
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }.start()
-            }
+        guard let transport else {
+            throw Failure(status: 0, description: "\(method) \(target): the agent client has no connections (call connected(on:) first)")
         }
+        let response = try await transport.send(method, host: host, port: port, target: target, headers: headers, body: body,
+                                                timeout: .seconds(Int64(timeoutSeconds)), kind: kind)
         guard response.status == 200 else {
             throw Failure(status: response.status, description: "\(method) \(target): \(response.status) \(response.text)")
         }
