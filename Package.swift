@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Shared primitives with no agent knowledge: JSON values, Go durations, SPIFFE IDs,
@@ -36,6 +38,13 @@ let package = Package(
         ]),
         // Config model, file/dir loading, merging and validation.
         .target(name: "AgentConfig", dependencies: ["ConnectdCore"]),
+        // One process's metrics: swift-metrics handlers into swift-prometheus' registry and
+        // Consul's in-memory intervals (`/v1/agent/metrics`), the catalog of names.
+        .target(name: "Telemetry", dependencies: [
+            "ConnectdCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // The built-in CA as policy over values: roots, signing, rotation, pruning; the leaf cache.
         .target(name: "CertificateAuthority", dependencies: [
             "ConnectdCore", "AgentStore", "AgentConfig",
@@ -73,7 +82,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ConnectProxy", dependencies: [
-            "ConnectdCore", "CProcShims",
+            "ConnectdCore", "CProcShims", "Telemetry",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -99,7 +109,8 @@ let package = Package(
         ]),
         // The Consul-compatible HTTP API.
         .target(name: "AgentHTTP", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "CertificateAuthority", "Authorization",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "CertificateAuthority", "Authorization", "Telemetry",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -110,7 +121,8 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization", "Fleet",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization", "Fleet", "Telemetry",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,6 +143,9 @@ let package = Package(
         ], path: "bench/ConstantServer"),
         .testTarget(name: "ConnectdCoreTests", dependencies: ["ConnectdCore"]),
         .testTarget(name: "AgentConfigTests", dependencies: ["AgentConfig", "ConnectdCore"]),
+        .testTarget(name: "TelemetryTests", dependencies: [
+            "Telemetry", "AgentConfig", "ConnectdCore", .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         .testTarget(name: "CertificateAuthorityTests", dependencies: ["CertificateAuthority", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", "TestSupport",
                                                                  .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "AuthorizationTests", dependencies: [

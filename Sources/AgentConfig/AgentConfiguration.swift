@@ -57,6 +57,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var httpMaxRequestBytes = 1 << 20
     /// `limits.http_*` connection bounds (the body limit is ``httpMaxRequestBytes``).
     public var httpConnections = HTTPLimits()
+    /// `telemetry`: the metric filter and Consul's Prometheus settings.
+    public var telemetry = TelemetrySettings()
     /// `connect.ca_config`: applied when the CA is created and whenever these values change.
     public var caSettings = CASettings()
     public var acl = ACLSettings()
@@ -132,6 +134,7 @@ extension AgentConfiguration {
         if let limit = merged.httpMaxConnsPerClient { config.httpConnections.maxConnsPerClient = limit }
         if let timeout = merged.httpReadTimeout { config.httpConnections.readTimeout = timeout }
         if let timeout = merged.httpIdleTimeout { config.httpConnections.idleTimeout = timeout }
+        config.telemetry = merged.telemetry.settings
         config.caSettings = merged.caSettings
         if let address = merged.advertiseAddr, IPAddressText.isValid(address) { config.advertiseAddr = address }
         config.fleet = merged.fleet.flatMap { $0.settings(problem: problem) }

@@ -37,6 +37,7 @@ public struct ConfigFragment: Sendable, Equatable {
     public var httpMaxConnsPerClient: Int?
     public var httpReadTimeout: Duration?
     public var httpIdleTimeout: Duration?
+    public var telemetry = TelemetryFragment()
     /// `connect.ca_provider` as written (only "consul" is valid).
     public var caProvider: String?
     public var caSettings = CASettings()
@@ -79,6 +80,7 @@ public struct ConfigFragment: Sendable, Equatable {
         result.httpMaxConnsPerClient = other.httpMaxConnsPerClient ?? httpMaxConnsPerClient
         result.httpReadTimeout = other.httpReadTimeout ?? httpReadTimeout
         result.httpIdleTimeout = other.httpIdleTimeout ?? httpIdleTimeout
+        result.telemetry = telemetry.merged(with: other.telemetry)
         result.caProvider = other.caProvider ?? caProvider
         result.caSettings = caSettings.overlaid(by: other.caSettings)
         result.acl = acl.merged(with: other.acl)
@@ -175,6 +177,10 @@ extension ConfigFragment {
             fragment.httpReadTimeout = HTTPLimits.timeout(limits, "http_read_timeout")
             fragment.httpIdleTimeout = HTTPLimits.timeout(limits, "http_idle_timeout")
             limits.finish()
+        }
+        if let telemetry = root.object("telemetry") {
+            fragment.telemetry = TelemetryFragment.decode(telemetry)
+            telemetry.finish()
         }
         if let single = root.object("service") {
             if let definition = ServiceDefinitionDecoder.decode(single, origin: .configFile) {

@@ -59,6 +59,8 @@ import Testing
     /// README row text → how to send it.
     static let probes: [String: MakeProbe] = [
         "GET /v1/agent/self": fixed("GET", "/v1/agent/self"),
+        "GET /v1/agent/metrics": fixed("GET", "/v1/agent/metrics"),
+        "GET /v1/agent/metrics?format=prometheus": fixed("GET", "/v1/agent/metrics?format=prometheus"),
         "PUT /v1/agent/reload": fixed("PUT", "/v1/agent/reload"),
         "GET /v1/agent/services": fixed("GET", "/v1/agent/services"),
         "GET /v1/agent/service/web": fixed("GET", "/v1/agent/service/web"),

@@ -15,7 +15,8 @@ struct InboundConnectionTests {
             let channel = EmbeddedChannel(loop: loop)
             let listener = PublicListenerConfig(bindAddress: "127.0.0.1", bindPort: 1, localServiceHost: "127.0.0.1", localServicePort: 2)
             let handler = InboundConnection(listener: listener, target: "db", agent: AgentClient(host: "127.0.0.1", port: 1, token: ""),
-                                            runtime: ProxyRuntime(), logger: Logger(label: "test"))
+                                            runtime: ProxyRuntime(), metrics: ProxyMetrics(proxy: "db-proxy").listener("public"),
+                                            logger: Logger(label: "test"))
             released = handler
             try channel.pipeline.syncOperations.addHandler(handler)
             // Closed; time does not move (finish() would run the timers and hide the leak).

@@ -6,6 +6,7 @@ import AgentStore
 import Authorization
 import CertificateAuthority
 import ConnectdCore
+import Telemetry
 
 /// Build and version facts reported by `/v1/agent/self`.
 public struct BuildInfo: Sendable {
@@ -29,6 +30,8 @@ public protocol AgentBackend: Sendable {
     /// The "Connect Proxy Listening" check of each managed proxy.
     var health: HealthBoard { get }
     var build: BuildInfo { get }
+    /// The process's metrics (`/v1/agent/metrics`); routes record their own into it.
+    var metrics: MetricsHub { get }
     /// The stable node ID (UUID) kept under data_dir.
     var nodeID: String { get }
     /// The command a managed proxy runs when neither its definition nor `proxy_defaults` names one.

@@ -4,23 +4,37 @@
 import AgentConfig
 import Authorization
 import ConnectdCore
+import CoreMetrics
 import Synchronization
+import Telemetry
 
 enum AuthorizeRoutes {
     static func routes(_ backend: any AgentBackend) -> [Route] {
-        [
+        let decisions = Decisions(factory: backend.metrics.factory)
+        return [
             Route(.exact("/v1/agent/connect/authorize"), methods: ["POST"], fast: { request, _ throws(APIError) in
-                .response(try authorize(request, backend: backend))
+                .response(try authorize(request, backend: backend, decisions: decisions))
             }) { request throws(APIError) in
-                try authorize(request, backend: backend)
+                try authorize(request, backend: backend, decisions: decisions)
             },
         ]
+    }
+
+    /// `connectd_authorize_decisions_total` by result.
+    struct Decisions: Sendable {
+        let allowed: CoreMetrics.Counter
+        let denied: CoreMetrics.Counter
+
+        init(factory: any MetricsFactory) {
+            allowed = CoreMetrics.Counter(label: AgentMetric.authorizeDecisions.name, dimensions: [("result", "allowed")], factory: factory)
+            denied = CoreMetrics.Counter(label: AgentMetric.authorizeDecisions.name, dimensions: [("result", "denied")], factory: factory)
+        }
     }
 
     /// Encoded answers by decision: there are few distinct ones (one per intention, plus the default).
     static let answers = AnswerCache()
 
-    static func authorize(_ request: APIRequest, backend: any AgentBackend) throws(APIError) -> APIResponse {
+    static func authorize(_ request: APIRequest, backend: any AgentBackend, decisions: Decisions) throws(APIError) -> APIResponse {
         let configuration = backend.configuration()
         let document: JSONValue
         do {
@@ -47,11 +61,12 @@ enum AuthorizeRoutes {
                                                      configuration: configuration).authorize(target: target))
         let pretty = configuration.alwaysPretty || request.hasQuery("pretty")
         let intentions = backend.state.read(\.intentions)
-        let body = answers.body(target: target, namespace: client.namespace, service: client.service, pretty: pretty,
+        let (body, authorized) = answers.body(target: target, namespace: client.namespace, service: client.service, pretty: pretty,
                                 generation: AnswerCache.Generation(intentions: intentions.index, acl: configuration.acl)) {
             AuthorizeDecision.decide(target: target, namespace: client.namespace, service: client.service,
                                      intentions: intentions, acl: configuration.acl)
         }
+        (authorized ? decisions.allowed : decisions.denied).increment()
         var response = APIResponse.encodedJSON(body)
         response.headers += ConnectCARoutes.cacheHeaders(hit: true)
         return response
@@ -76,7 +91,7 @@ final class AnswerCache: Sendable {
 
     private struct State {
         var generation: Generation?
-        var bodies: [String: [UInt8]] = [:]
+        var bodies: [String: (body: [UInt8], authorized: Bool)] = [:]
     }
 
     private let state = Mutex(State())
@@ -85,7 +100,7 @@ final class AnswerCache: Sendable {
     init(capacity: Int = 8192) { self.capacity = capacity }
 
     func body(target: String, namespace: String, service: String, pretty: Bool, generation: Generation,
-              decide: () -> AuthorizeResult) -> [UInt8] {
+              decide: () -> AuthorizeResult) -> (body: [UInt8], authorized: Bool) {
         let key = "\(pretty ? "p" : "c")\(target)\u{0}\(namespace)\u{0}\(service)"
         if let cached = state.withLock({ $0.generation == generation ? $0.bodies[key] : nil }) { return cached }
         let result = decide()
@@ -96,8 +111,8 @@ final class AnswerCache: Sendable {
                 state.generation = generation
                 state.bodies.removeAll(keepingCapacity: true)
             }
-            state.bodies[key] = encoded
+            state.bodies[key] = (encoded, result.authorized)
         }
-        return encoded
+        return (encoded, result.authorized)
     }
 }

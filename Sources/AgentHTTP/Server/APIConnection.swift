@@ -39,6 +39,10 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
         /// The raw target, for the request log; empty when not logging.
         let target: String
         let started: ContinuousClock.Instant?
+        /// The pattern of the route that serves the request (nil: none), for the metrics.
+        let route: String?
+        /// When the request was complete, for the metrics; nil when not measured.
+        let measured: ContinuousClock.Instant?
     }
 
     /// What arrived behind an open request, in order.
@@ -218,10 +222,12 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
         let request = APIRequest(method: head.method.rawValue, path: PercentDecoding.decode(rawPath),
                                  query: APIRequest.parseQuery(rawQuery),
                                  headers: head.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
-        let started = server.logger.logLevel <= .debug ? ContinuousClock.now : nil
+        let measured = server.metrics == nil ? nil : ContinuousClock.now
+        let started = server.logger.logLevel <= .debug ? (measured ?? ContinuousClock.now) : nil
         let reply = Reply(gzip: head.headers.first(name: "accept-encoding")?.lowercased().contains("gzip") ?? false,
                           close: !head.isKeepAlive, method: request.method, target: started == nil ? "" : target,
-                          started: started)
+                          started: started, route: measured == nil ? nil : server.table.pattern(serving: request.path),
+                          measured: measured)
         nextTicket += 1
         let ticket = nextTicket
         let deliver = deliver ?? { _, _ in }
@@ -275,6 +281,9 @@ final class APIConnection: ChannelDuplexHandler, RemovableChannelHandler, Clocke
 
     /// Writes the answer of the request just finished; closes afterwards when it or the client asked.
     private func write(_ response: APIResponse, _ reply: Reply, context: ChannelHandlerContext) {
+        if let measured = reply.measured {
+            server.metrics?.record(route: reply.route, method: reply.method, code: response.status, elapsed: ContinuousClock.now - measured)
+        }
         if let started = reply.started {
             let question = reply.target.firstIndex(of: "?")
             AgentHTTPServer.logRequest(server.logger, method: reply.method,

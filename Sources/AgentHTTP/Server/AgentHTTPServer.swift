@@ -12,6 +12,7 @@ public enum AgentHTTPServer {
         let cache = RenderCache()
         return RouteTable([
             AgentSelfRoutes.routes(backend),
+            AgentMetricsRoutes.routes(backend),
             AgentServiceRoutes.routes(backend, cache: cache, logger: logger),
             ProxyStatusRoutes.routes(backend),
             ProxyConfigRoutes.routes(backend, cache: cache),

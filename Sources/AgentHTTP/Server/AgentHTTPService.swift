@@ -27,6 +27,7 @@ public struct AgentHTTPService: Service, CustomStringConvertible {
     let onListening: @Sendable (Int) async -> Void
     /// How long a stop waits for open answers before closing what is left.
     let drainLimit: Duration
+    let metrics: HTTPMetrics?
 
     public var description: String {
         switch listener {
@@ -37,7 +38,8 @@ public struct AgentHTTPService: Service, CustomStringConvertible {
 
     public init(listener: Listener, table: RouteTable, maxBodyBytes: @escaping @Sendable () -> Int,
                 limits: @escaping @Sendable () -> HTTPLimits, logger: Logger, drainLimit: Duration = .seconds(10),
-                onListening: @escaping @Sendable (Int) async -> Void) {
+                metrics: HTTPMetrics? = nil, onListening: @escaping @Sendable (Int) async -> Void) {
+        self.metrics = metrics
         self.listener = listener
         self.table = table
         self.maxBodyBytes = maxBodyBytes
@@ -57,7 +59,7 @@ public struct AgentHTTPService: Service, CustomStringConvertible {
                                           logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
         let server = ServerContext(table: table, maxBodyBytes: maxBodyBytes, limits: limits, registry: registry, group: group,
-                                   logger: logger)
+                                   metrics: metrics, logger: logger)
         let logger = logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

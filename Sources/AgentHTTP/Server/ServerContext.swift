@@ -13,11 +13,14 @@ final class ServerContext: Sendable {
     let limits: @Sendable () -> HTTPLimits
     let dates = DateHeader()
     let registry: ConnectionRegistry
+    /// Requests by route and status, and their latency; nil when not measured.
+    let metrics: HTTPMetrics?
     let logger: Logger
     private let clocks: [ObjectIdentifier: ConnectionClocks]
 
     init(table: RouteTable, maxBodyBytes: @escaping @Sendable () -> Int, limits: @escaping @Sendable () -> HTTPLimits,
-         registry: ConnectionRegistry, group: any EventLoopGroup, logger: Logger) {
+         registry: ConnectionRegistry, group: any EventLoopGroup, metrics: HTTPMetrics? = nil, logger: Logger) {
+        self.metrics = metrics
         var clocks: [ObjectIdentifier: ConnectionClocks] = [:]
         for loop in group.makeIterator() { clocks[ObjectIdentifier(loop)] = ConnectionClocks(loop: loop) }
         self.clocks = clocks

@@ -59,3 +59,8 @@ public struct CAState: Sendable, Equatable {
             && lhs.pendingReason == rhs.pendingReason && lhs.fleetManaged == rhs.fleetManaged
     }
 }
+
+extension CAState {
+    /// When the certificate that signs leaves expires (fleet mode: this host's intermediate).
+    public var signerNotAfter: Date? { signer?.certificate.notValidAfter }
+}

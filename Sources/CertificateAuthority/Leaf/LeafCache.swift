@@ -7,6 +7,16 @@ import Foundation
 import Synchronization
 
 public final class LeafCache: Sendable {
+    /// Why a leaf was signed (reported to ``init(authority:rootChangeJitter:datacenter:signed:)``'s `signed`).
+    public enum Signing: String, Sendable, CaseIterable {
+        /// The first certificate for a (service, token).
+        case new
+        /// A replacement before expiry, under the same root.
+        case renewed
+        /// A replacement because the root changed.
+        case reissued
+    }
+
     public struct Key: Hashable, Sendable {
         public var service: String
         public var token: String
@@ -35,15 +45,18 @@ public final class LeafCache: Sendable {
 
     private let authority: @Sendable () -> CAState
     private let datacenter: @Sendable () -> String
+    private let signed: @Sendable (Signing) -> Void
     private let state: Mutex<State>
 
     /// - Parameters:
     ///   - authority: the CA state now (read at each issuance, without a lock a rotation holds).
     ///   - datacenter: the agent's datacenter, read at each issuance (it can change on reload).
     ///   - rootChangeJitter: the longest random delay before re-issuing after a root change.
+    ///   - signed: told of every certificate signed, with the reason (for metrics).
     public init(authority: @escaping @Sendable () -> CAState, rootChangeJitter: Duration,
-                datacenter: @escaping @Sendable () -> String) {
+                datacenter: @escaping @Sendable () -> String, signed: @escaping @Sendable (Signing) -> Void = { _ in }) {
         self.authority = authority
+        self.signed = signed
         self.datacenter = datacenter
         state = Mutex(State(rootChangeJitter: rootChangeJitter))
     }
@@ -63,6 +76,12 @@ public final class LeafCache: Sendable {
 
     public var count: Int { state.withLock { $0.entries.count } }
 
+    /// When the soonest-expiring cached certificate expires; nil when the cache is empty.
+    public var soonestExpiry: Date? { state.withLock { $0.entries.values.map(\.cert.validBefore).min() } }
+
+    /// Blocking queries parked on the cache's certificates.
+    public var waiterCount: Int { state.withLock { $0.entries.values.reduce(0) { $0 + $1.watch.waiterCount } } }
+
     /// Whether every cached certificate was signed under `keyID` (`CAState.activeSigningKeyID`).
     public func allSigned(by keyID: String) -> Bool {
         state.withLock { $0.entries.values.allSatisfy { $0.cert.authorityKeyID == keyID } }
@@ -80,6 +99,7 @@ public final class LeafCache: Sendable {
             return (result, false)
         }
         let issued = try issue(key, now: now)
+        signed(.new)
         let cert = state.withLock { state -> IssuedCert in
             // Another request may have issued one meanwhile: keep a single entry.
             if let existing = state.entries[key] { return existing.cert }
@@ -147,7 +167,9 @@ public final class LeafCache: Sendable {
             }
             return due
         }
+        let activeKeyID = authority().activeSigningKeyID
         for key in due {
+            let previousKeyID = state.withLock { $0.entries[key]?.cert.authorityKeyID }
             guard let issued = try? issue(key, now: now) else {
                 // Keep the current certificate and try again shortly (the disk may be full).
                 state.withLock { $0.entries[key]?.renewAt = now.addingTimeInterval(30) }
@@ -159,6 +181,7 @@ public final class LeafCache: Sendable {
                 state.entries[key]!.renewAt = Self.renewalTime(issued)
                 return state.entries[key]!.watch
             }
+            signed(previousKeyID == activeKeyID ? .renewed : .reissued)
             watch?.advance(to: issued.index)
         }
         return state.withLock { $0.entries.values.map(\.renewAt).min() }

@@ -14,7 +14,9 @@ public struct AgentClient: Sendable {
     public var host: String
     public var port: Int
     public var token: String
-    private let transport: AgentTransport?
+    private var transport: AgentTransport?
+    /// Told of every call that fails or is refused (for the proxy's metrics).
+    private var failed: (@Sendable (Kind) -> Void)?
 
     public init(host: String, port: Int, token: String) {
         self.host = host
@@ -23,14 +25,18 @@ public struct AgentClient: Sendable {
         self.transport = nil
     }
 
-    private init(_ other: AgentClient, transport: AgentTransport) {
-        (host, port, token) = (other.host, other.port, other.token)
-        self.transport = transport
-    }
-
     /// The same agent, called through pooled connections on `group`; `shutdown()` them at the end.
     public func connected(on group: any EventLoopGroup) -> AgentClient {
-        AgentClient(self, transport: AgentTransport(group: group))
+        var client = self
+        client.transport = AgentTransport(group: group)
+        return client
+    }
+
+    /// The same client, telling `failed` of each failed or refused call.
+    func reporting(failures failed: @escaping @Sendable (Kind) -> Void) -> AgentClient {
+        var client = self
+        client.failed = failed
+        return client
     }
 
     /// Closes the pooled connections.
@@ -72,9 +78,17 @@ public struct AgentClient: Sendable {
         guard let transport else {
             throw Failure(status: 0, description: "\(method) \(target): the agent client has no connections (call connected(on:) first)")
         }
-        let response = try await transport.send(method, host: host, port: port, target: target, headers: headers, body: body,
+        let response: SimpleHTTPResponse
+        do {
+            response = try await transport.send(method, host: host, port: port, target: target, headers: headers, body: body,
                                                 timeout: .seconds(Int64(timeoutSeconds)), kind: kind)
+        } catch {
+            // A watch cancelled at stop is not a failure.
+            if !Task.isCancelled { failed?(kind) }
+            throw error
+        }
         guard response.status == 200 else {
+            failed?(kind)
             throw Failure(status: response.status, description: "\(method) \(target): \(response.status) \(response.text)")
         }
         return response

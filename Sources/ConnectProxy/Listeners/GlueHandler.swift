@@ -1,22 +1,27 @@
 // Forwards bytes between two channels on the same event loop, with back-pressure and
 // half-closure: the usual NIO glue pattern.
 
+import CoreMetrics
 import NIOCore
 
 final class GlueHandler: ChannelDuplexHandler {
-    typealias InboundIn = NIOAny
+    /// Both sides carry bytes: a socket's, or the TLS handler's plaintext.
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = NIOAny
     typealias OutboundOut = NIOAny
 
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    /// Counts the bytes this side reads (nil: not counted).
+    private let reads: CoreMetrics.Counter?
 
-    private init() {}
+    private init(counting reads: CoreMetrics.Counter?) { self.reads = reads }
 
-    static func matchedPair() -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler()
-        let second = GlueHandler()
+    /// `firstReads` and `secondReads` count the bytes each side reads.
+    static func matchedPair(firstReads: CoreMetrics.Counter? = nil, secondReads: CoreMetrics.Counter? = nil) -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler(counting: firstReads)
+        let second = GlueHandler(counting: secondReads)
         first.partner = second
         second.partner = first
         return (first, second)
@@ -47,7 +52,10 @@ final class GlueHandler: ChannelDuplexHandler {
 
     private var partnerWritable: Bool { context?.channel.isWritable ?? false }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.partnerWrite(data) }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let reads { reads.increment(by: Int64(unwrapInboundIn(data).readableBytes)) }
+        partner?.partnerWrite(data)
+    }
     func channelReadComplete(context: ChannelHandlerContext) { partner?.partnerFlush() }
     func channelInactive(context: ChannelHandlerContext) { partner?.partnerCloseFull() }
 
@@ -76,10 +84,12 @@ final class GlueHandler: ChannelDuplexHandler {
 extension GlueHandler {
     /// Joins the channel of `context` to `other`: a glue pair takes the place of `handler` (which
     /// leaves the pipeline), after the bytes `handler` held are written to `other`. On failure
-    /// both channels are closed and false is returned.
+    /// both channels are closed and false is returned. `context`'s channel is the listener's
+    /// client: what it sends and receives is counted in `metrics`.
     static func join(_ context: ChannelHandlerContext, replacing handler: some RemovableChannelHandler,
-                     with other: any Channel, held: [ByteBuffer]) -> Bool {
-        let (ownGlue, otherGlue) = matchedPair()
+                     with other: any Channel, held: [ByteBuffer], metrics: ListenerMetrics? = nil) -> Bool {
+        let (ownGlue, otherGlue) = matchedPair(firstReads: metrics?.received, secondReads: metrics?.sent)
+        metrics?.received.increment(by: Int64(held.reduce(0) { $0 + $1.readableBytes }))
         do {
             try other.pipeline.syncOperations.addHandler(otherGlue)
             try context.pipeline.syncOperations.addHandler(ownGlue, position: .after(handler))

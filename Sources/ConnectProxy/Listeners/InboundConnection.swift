@@ -17,6 +17,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let target: String
     private let agent: AgentClient
     private let runtime: ProxyRuntime
+    private let metrics: ListenerMetrics
     private let logger: Logger
     private var phase = Phase.handshaking
     private var held = HeldBytes()
@@ -24,7 +25,9 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// this handler (and its channel) alive after the connection is gone.
     private var handshakeDeadline: Scheduled<Void>?
 
-    init(listener: PublicListenerConfig, target: String, agent: AgentClient, runtime: ProxyRuntime, logger: Logger) {
+    init(listener: PublicListenerConfig, target: String, agent: AgentClient, runtime: ProxyRuntime, metrics: ListenerMetrics,
+         logger: Logger) {
+        self.metrics = metrics
         self.listener = listener
         self.target = target
         self.agent = agent
@@ -38,6 +41,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
             let (handler, context) = bound.value
             if handler.phase == .handshaking {
                 handler.logger.info("closing inbound connection: TLS handshake timed out")
+                handler.metrics.handshakeFailures.increment()
                 handler.close(context)
             }
         }
@@ -70,6 +74,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
             // A bare TCP connect (the agent's listener check) ends with EOF: not worth a line.
             let quiet = "\(error)".contains("EOF during handshake")
             logger.log(level: quiet ? .debug : .info, "inbound TLS handshake failed", metadata: ["error": "\(error)"])
+            if !quiet { metrics.handshakeFailures.increment() }
         }
         close(context)
     }
@@ -86,6 +91,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
         guard let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
               let peer = tls.peerCertificate, let identity = TLSMaterial.identity(of: peer) else {
             logger.info("closing inbound connection: the client certificate has no SPIFFE URI")
+            metrics.deniedWithoutIdentity.increment()
             close(context)
             return
         }
@@ -131,9 +137,11 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
             connectLocal(context)
         case .success(let answer):
             logger.info("inbound connection denied", metadata: ["client": "\(identity.uri)", "reason": "\(answer.reason)"])
+            metrics.deniedByIntention.increment()
             close(context)
         case .failure(let error):
             logger.warning("inbound connection closed: authorize failed", metadata: ["client": "\(identity.uri)", "error": "\(error)"])
+            metrics.authorizeFailed.increment()
             close(context)
         }
     }
@@ -165,7 +173,7 @@ final class InboundConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     private func glue(_ context: ChannelHandlerContext, to local: any Channel) {
         phase = .glued
-        if !GlueHandler.join(context, replacing: self, with: local, held: held.buffers) { phase = .closed }
+        if !GlueHandler.join(context, replacing: self, with: local, held: held.buffers, metrics: metrics) { phase = .closed }
         held.removeAll()
     }
 }

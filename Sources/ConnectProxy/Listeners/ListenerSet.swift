@@ -1,9 +1,10 @@
 // The proxy's listening sockets: the public mTLS listener and one plain listener per upstream,
 // reconciled against the current config (a changed address or port rebinds; others stay open;
-// a changed `threads` rebinds them all on a group of that size).
+// a changed `threads` rebinds them all on a group of that size), and the metrics listener.
 
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -11,6 +12,7 @@ actor ListenerSet {
     private enum Key: Hashable {
         case publicListener(PublicListenerConfig, target: String)
         case upstream(UpstreamConfig)
+        case metrics(MetricsAddress)
     }
 
     private enum Lifecycle { case running, stopped }
@@ -24,12 +26,14 @@ actor ListenerSet {
     private var retired: [MultiThreadedEventLoopGroup] = []
     private let runtime: ProxyRuntime
     private let agent: AgentClient
+    private let metrics: ProxyMetrics
     private let logger: Logger
     private var channels: [Key: any Channel] = [:]
     private var lifecycle = Lifecycle.running
 
-    init(group: any EventLoopGroup, runtime: ProxyRuntime, agent: AgentClient, logger: Logger) {
+    init(group: any EventLoopGroup, runtime: ProxyRuntime, agent: AgentClient, metrics: ProxyMetrics, logger: Logger) {
         self.group = group
+        self.metrics = metrics
         self.runtime = runtime
         self.agent = agent
         self.logger = logger
@@ -48,6 +52,7 @@ actor ListenerSet {
         }
         var desired: Set<Key> = Set(config.upstreams.map { .upstream($0) })
         if let listener = config.publicListener { desired.insert(.publicListener(listener, target: config.targetServiceName)) }
+        if let address = config.prometheusBindAddress { desired.insert(.metrics(address)) }
         for (key, channel) in channels where !desired.contains(key) {
             channels.removeValue(forKey: key)
             try? await channel.close()
@@ -83,6 +88,8 @@ actor ListenerSet {
             "public \(listener.bindAddress):\(listener.bindPort) -> \(target) at \(listener.localServiceHost):\(listener.localServicePort)"
         case .upstream(let upstream):
             "upstream \(upstream.localBindAddress):\(upstream.localBindPort) -> \(upstream.destinationName)"
+        case .metrics(let address):
+            "metrics \(address) (GET /metrics)"
         }
     }
 
@@ -90,29 +97,43 @@ actor ListenerSet {
         let runtime = runtime
         let agent = agent
         let logger = logger
+        let metrics = metrics
         let bootstrap = ServerBootstrap(group: dataGroup ?? group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
         switch key {
         case .publicListener(let listener, let target):
+            let counts = metrics.listener("public")
             return try await bootstrap.childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     guard let material = runtime.material else { throw ProxyNotReady() }
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: material.serverContext))
                     try channel.pipeline.syncOperations.addHandler(
-                        InboundConnection(listener: listener, target: target, agent: agent, runtime: runtime, logger: logger))
-                    ConnectionCount.track(channel, runtime)
+                        InboundConnection(listener: listener, target: target, agent: agent, runtime: runtime, metrics: counts, logger: logger))
+                    ConnectionCount.track(channel, runtime, counts)
                 }
             }.bind(host: listener.bindAddress, port: listener.bindPort).get()
         case .upstream(let upstream):
+            let counts = metrics.listener("upstream:\(upstream.destinationName)")
+            let dials = metrics.upstream(upstream.destinationName)
             return try await bootstrap.childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        UpstreamConnection(upstream: upstream, runtime: runtime, agent: agent, logger: logger))
-                    ConnectionCount.track(channel, runtime)
+                        UpstreamConnection(upstream: upstream, runtime: runtime, agent: agent, metrics: counts, dials: dials, logger: logger))
+                    ConnectionCount.track(channel, runtime, counts)
                 }
             }.bind(host: upstream.localBindAddress, port: upstream.localBindPort).get()
+        case .metrics(let address):
+            // Scrapes are rare and small: always on the proxy's own loop.
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 16)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(hub: metrics.hub))
+                    }
+                }.bind(host: address.host, port: address.port).get()
         }
     }
 }
@@ -122,9 +143,14 @@ struct ProxyNotReady: Error, CustomStringConvertible {
 }
 
 enum ConnectionCount {
-    /// Counts `channel` as open until it closes.
-    static func track(_ channel: any Channel, _ runtime: ProxyRuntime) {
+    /// Counts `channel` as open until it closes (for the stop grace and the listener's metrics).
+    static func track(_ channel: any Channel, _ runtime: ProxyRuntime, _ metrics: ListenerMetrics) {
         runtime.openConnections.add(1, ordering: .relaxed)
-        channel.closeFuture.whenComplete { _ in runtime.openConnections.subtract(1, ordering: .relaxed) }
+        metrics.accepted.increment()
+        metrics.active.increment()
+        channel.closeFuture.whenComplete { _ in
+            runtime.openConnections.subtract(1, ordering: .relaxed)
+            metrics.active.decrement()
+        }
     }
 }

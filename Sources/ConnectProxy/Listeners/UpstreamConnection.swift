@@ -17,11 +17,16 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     private let upstream: UpstreamConfig
     private let runtime: ProxyRuntime
     private let agent: AgentClient
+    private let metrics: ListenerMetrics
+    private let dials: UpstreamMetrics
     private let logger: Logger
     private var phase = Phase.discovering
     private var held = HeldBytes()
 
-    init(upstream: UpstreamConfig, runtime: ProxyRuntime, agent: AgentClient, logger: Logger) {
+    init(upstream: UpstreamConfig, runtime: ProxyRuntime, agent: AgentClient, metrics: ListenerMetrics, dials: UpstreamMetrics,
+         logger: Logger) {
+        self.metrics = metrics
+        self.dials = dials
         self.upstream = upstream
         self.runtime = runtime
         self.agent = agent
@@ -63,6 +68,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .success(let instances):
             guard let instance = instances.randomElement() else {
                 logger.warning("upstream connection closed: no healthy instance", metadata: ["destination": "\(upstream.destinationName)"])
+                dials.dialFailures.increment()
                 close(context)
                 return
             }
@@ -70,6 +76,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .failure(let error):
             logger.warning("upstream connection closed: discovery failed",
                            metadata: ["destination": "\(upstream.destinationName)", "error": "\(error)"])
+            dials.dialFailures.increment()
             close(context)
         }
     }
@@ -129,6 +136,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         let trustDomain = material.trustDomain
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let logger = logger
+        let dials = dials
+        let started = ContinuousClock.now
         ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(Int64(upstream.connectTimeoutMs)))
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -146,6 +155,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
                 let (handler, context) = bound.value
                 switch result {
                 case .success(let remote):
+                    dials.dialDuration.record(elapsed: ContinuousClock.now - started)
                     guard handler.phase == .connecting else {
                         remote.close(promise: nil)
                         return
@@ -154,6 +164,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
                 case .failure(let error):
                     logger.warning("upstream connection closed: cannot reach the destination",
                                    metadata: ["destination": "\(expected)", "address": "\(host):\(port)", "error": "\(error)"])
+                    dials.dialFailures.increment()
                     handler.close(context)
                 }
             }
@@ -164,7 +175,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
             remote.pipeline.syncOperations.removeHandler(check, promise: nil)
         }
         phase = .glued
-        if !GlueHandler.join(context, replacing: self, with: remote, held: held.buffers) { phase = .closed }
+        if !GlueHandler.join(context, replacing: self, with: remote, held: held.buffers, metrics: metrics) { phase = .closed }
         held.removeAll()
     }
 }

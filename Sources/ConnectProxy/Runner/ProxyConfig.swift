@@ -32,6 +32,14 @@ public struct UpstreamConfig: Sendable, Hashable {
     }
 }
 
+/// The address of the proxy's metrics listener.
+public struct MetricsAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 public struct ProxyConfig: Sendable, Equatable {
     public var targetServiceName: String
     public var publicListener: PublicListenerConfig?
@@ -39,6 +47,8 @@ public struct ProxyConfig: Sendable, Equatable {
     /// Event-loop threads for the listeners and proxied connections (`config.threads`, 1–64);
     /// a sidecar's load rarely needs more than one.
     public var threads = 1
+    /// `config.prometheus_bind_addr` (`host:port`): where the proxy serves its metrics; nil: off.
+    public var prometheusBindAddress: MetricsAddress?
 
     public init(targetServiceName: String, publicListener: PublicListenerConfig? = nil, upstreams: [UpstreamConfig] = []) {
         self.targetServiceName = targetServiceName
@@ -72,6 +82,13 @@ public struct ProxyConfig: Sendable, Equatable {
                 throw Invalid(description: "invalid threads \(value.encoded()) (1 to 64)")
             }
             self.threads = threads
+        }
+        if let value = config["prometheus_bind_addr"] {
+            guard let text = value.stringValue, let (host, port) = Self.hostPort(text),
+                  SocketAddress.with(host, port: port, { _, _ in true }) != nil else {
+                throw Invalid(description: "invalid prometheus_bind_addr \(value.encoded()) (an IP address and port, e.g. 127.0.0.1:9102)")
+            }
+            prometheusBindAddress = MetricsAddress(host: host, port: port)
         }
         if case .array(let list)? = body["Upstreams"] {
             for item in list {

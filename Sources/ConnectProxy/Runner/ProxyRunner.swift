@@ -16,6 +16,14 @@ public struct ProxyRunner: Sendable {
         case managed(proxyID: String)
         /// `-service` with flags: a fixed config.
         case unmanaged(ProxyConfig)
+
+        /// The `proxy` label of its metrics.
+        var metricsName: String {
+            switch self {
+            case .managed(let proxyID): proxyID
+            case .unmanaged(let config): config.targetServiceName
+            }
+        }
     }
 
     let mode: Mode
@@ -40,9 +48,11 @@ public struct ProxyRunner: Sendable {
     public func run(on group: MultiThreadedEventLoopGroup? = nil, until stop: @escaping @Sendable () async -> Void) async throws {
         let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group = group ?? owned!
-        var runner = ProxyRunner(mode: mode, agent: agent.connected(on: group), logger: logger, stopGrace: stopGrace)
+        let metrics = ProxyMetrics(proxy: mode.metricsName)
+        var runner = ProxyRunner(mode: mode, agent: agent.connected(on: group).reporting(failures: metrics.agentCallFailed),
+                                 logger: logger, stopGrace: stopGrace)
         runner.loop = group.next()
-        try await runner.serve(on: group, until: stop)
+        try await runner.serve(on: group, metrics: metrics, until: stop)
         await runner.agent.shutdown()
         try? await owned?.shutdownGracefully()
         logger.info("stopped")
@@ -53,9 +63,11 @@ public struct ProxyRunner: Sendable {
         if let loop { try? await loop.sleep(for: duration) } else { try? await Task.sleep(for: duration) }
     }
 
-    private func serve(on group: MultiThreadedEventLoopGroup, until stop: @escaping @Sendable () async -> Void) async throws {
+    private func serve(on group: MultiThreadedEventLoopGroup, metrics: ProxyMetrics,
+                       until stop: @escaping @Sendable () async -> Void) async throws {
         let runtime = ProxyRuntime()
-        let listeners = ListenerSet(group: group, runtime: runtime, agent: agent, logger: logger)
+        metrics.collectLeafExpiry(runtime)
+        let listeners = ListenerSet(group: group, runtime: runtime, agent: agent, metrics: metrics, logger: logger)
         let discovery = DiscoveryWatches(runner: self, runtime: runtime)
 
         let watchers = Task {

@@ -2,12 +2,15 @@
 // built from them. Rebuilt whenever the leaf or the roots change; new connections use the newest.
 
 import ConnectdCore
+import Foundation
 import NIOSSL
 
 public struct TLSMaterial: Sendable {
     /// Colon-hex serial and index of the leaf (for logs and the leaf watch).
     public var leafSerial: String
     public var trustDomain: String
+    /// When the leaf expires (`ValidBefore` of the leaf answer), for the expiry metric.
+    public var leafValidBefore: Date?
     let serverContext: NIOSSLContext
     let clientContext: NIOSSLContext
 
@@ -52,6 +55,7 @@ public struct TLSMaterial: Sendable {
         serverContext = try NIOSSLContext(configuration: server)
         clientContext = try NIOSSLContext(configuration: client)
         leafSerial = leaf["SerialNumber"]?.stringValue ?? "?"
+        leafValidBefore = leaf["ValidBefore"]?.stringValue.flatMap(RFC3339.parse)
         self.trustDomain = trustDomain
     }
 

@@ -13,6 +13,7 @@ import Logging
 import ProxySupervisor
 import SystemdSupport
 import ServiceLifecycle
+import Telemetry
 import UnixSignals
 import Synchronization
 
@@ -29,6 +30,8 @@ public final class Agent: AgentBackend, Sendable {
     public let nodeID: String
     public let builtinProxyCommand: [String]
     public let supervisor: Supervisor
+    public let metrics: MetricsHub
+    private let agentMetrics: AgentMetrics
     /// Fleet mode: the etcd side (view, lease, catalog, CA); nil on a single host.
     let fleet: FleetRuntime?
     private let options: AgentOptions
@@ -94,9 +97,11 @@ public final class Agent: AgentBackend, Sendable {
         self.applied = SharedValue(configuration)
         let appliedConfiguration = self.applied
         let state = self.state
+        agentMetrics = AgentMetrics(settings: configuration.telemetry)
+        metrics = agentMetrics.hub
         leaves = LeafCache(authority: { state.snapshot.ca },
                            rootChangeJitter: configuration.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter,
-                           datacenter: { appliedConfiguration.value.datacenter })
+                           datacenter: { appliedConfiguration.value.datacenter }, signed: agentMetrics.leafSigned)
         if let settings = configuration.fleet {
             let leaves = self.leaves
             guard settings.etcdCAFile == nil else {
@@ -123,7 +128,10 @@ public final class Agent: AgentBackend, Sendable {
         let applied = self.applied
         supervisor = Supervisor(
             state: self.state, configuration: { applied.value }, dataDir: dataDir, builtinCommand: builtin,
-            agentEnvironment: ProcessInfo.processInfo.environment, isRoot: geteuid() == 0, logger: logger)
+            agentEnvironment: ProcessInfo.processInfo.environment, isRoot: geteuid() == 0,
+            events: agentMetrics.supervisorEvents, logger: logger)
+        let supervisor = supervisor
+        agentMetrics.collectState(state: state, leaves: leaves, proxyStatuses: { supervisor.status() })
     }
 
 
@@ -189,12 +197,16 @@ public final class Agent: AgentBackend, Sendable {
                 next = try options.loadConfiguration()
             } catch {
                 logger.error("reload refused: invalid configuration, keeping the old one", metadata: ["problems": "\(error.problems.count)"])
+                agentMetrics.reloaded(refusedWith: error.problems.count)
                 throw error
             }
             let current = configuration()
             next.dataDir = current.dataDir
             if next.clientAddr != current.clientAddr || next.httpPort != current.httpPort {
                 logger.warning("client_addr and ports.http changes take effect after a restart")
+            }
+            if next.telemetry != current.telemetry {
+                logger.warning("telemetry changes take effect after a restart")
             }
             // One transition: CA settings, intentions, services and ports together or not at all.
             // The new settings are visible before the index moves, so woken watchers render with them.
@@ -204,10 +216,12 @@ public final class Agent: AgentBackend, Sendable {
                 try await state.applyConfiguration(Self.change(next, wakeWatchers: next != current))
             } catch {
                 applied.set(current)
+                agentMetrics.reloaded(refusedWith: 1)
                 logger.error("reload refused: the configuration cannot be applied, keeping the old one", metadata: ["error": "\(error)"])
                 throw AgentStartError(description: Self.reloadProblem(error))
             }
             leaves.setRootChangeJitter(next.caSettings.rootChangeJitter ?? CASettings.defaultRootChangeJitter)
+            agentMetrics.reloaded(refusedWith: nil)
             await supervisor.requestReconcile()
             logger.info("configuration reloaded", metadata: ["services": "\(next.services.count)"])
         }
@@ -250,7 +264,7 @@ public final class Agent: AgentBackend, Sendable {
             listener = .address(host: configuration.clientAddr, port: configuration.httpPort)
         }
         let http = AgentHTTPService(listener: listener, table: table, maxBodyBytes: maxBodyBytes, limits: limits,
-                                    logger: httpLogger, onListening: listening)
+                                    logger: httpLogger, metrics: HTTPMetrics(factory: metrics.factory), onListening: listening)
         var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
         let fleetServices = (fleet?.services ?? []).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }

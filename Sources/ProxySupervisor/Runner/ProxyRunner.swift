@@ -14,6 +14,7 @@ struct RunnerContext: Sendable {
     let logs: ProxyLogs
     let records: RunningRecordStore
     let logger: Logger
+    let events: SupervisorEvents
     /// Called with every new status.
     let publish: @Sendable (ProxyStatus) -> Void
 }
@@ -104,9 +105,11 @@ actor ProxyRunner {
                     } catch {
                         throw SpawnError(description: "proxy \(proxyID): not started, its running record cannot be written: \(error)")
                     }
+                    let spawnStarted = ContinuousClock.now
                     current = try await ProcessSpawner.spawn(
                         spec, logs: context.logs,
                         marker: SpawnMarker.environment(dataDir: context.records.markerDataDir, spawnID: spawnID))
+                    context.events.spawned(proxyID, ContinuousClock.now - spawnStarted)
                 } catch {
                     context.records.remove(proxyID)
                     context.logger.error("cannot start managed proxy", metadata: ["proxy": "\(proxyID)", "error": "\(error)"])
@@ -158,6 +161,7 @@ actor ProxyRunner {
                 "restart_in": "\(delay)", "failures": "\(tracker.consecutiveFailures)",
             ])
             status.restartCount += 1
+            context.events.restarted(proxyID, failure == nil ? SupervisorEvents.cause(exitStatus) : "spawn_failed")
             if delay > .zero {
                 set(.backingOff(until: Date().addingTimeInterval(delay.seconds)))
                 await sleep(delay)

@@ -40,11 +40,14 @@ public actor Supervisor {
     private nonisolated var statuses: ProxyStatusBoard { state.proxyStatus }
     private let agentEnvironment: [String: String]
     private let builtinCommand: [String]
+    private let reports: SupervisorEvents
 
     /// - Parameters:
     ///   - isRoot: whether connectd runs with effective UID 0 (injectable for tests).
     public init(state: AgentState, configuration: @escaping @Sendable () -> AgentConfiguration, dataDir: String,
-                builtinCommand: [String], agentEnvironment: [String: String], isRoot: Bool, logger: Logger) {
+                builtinCommand: [String], agentEnvironment: [String: String], isRoot: Bool,
+                events: SupervisorEvents = SupervisorEvents(), logger: Logger) {
+        self.reports = events
         self.state = state
         self.configuration = configuration
         self.dataDir = dataDir
@@ -266,7 +269,7 @@ public actor Supervisor {
             statuses.publish(failed)
             return
         }
-        let context = RunnerContext(logs: logs, records: records, logger: logger) { [statuses] status in
+        let context = RunnerContext(logs: logs, records: records, logger: logger, events: reports) { [statuses] status in
             statuses.publish(status)
         }
         let runner = ProxyRunner(spec: spec, context: context)
