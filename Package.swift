@@ -155,7 +155,7 @@ let package = Package(
             "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", "Authorization", "CertificateAuthority",
         ]),
         .testTarget(name: "AgentHTTPTests", dependencies: [
-            "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore",
+            "ConnectdAgent", "AgentHTTP", "AgentStore", "AgentState", "AgentConfig", "ConnectdCore", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ConnectProxyTests", dependencies: [

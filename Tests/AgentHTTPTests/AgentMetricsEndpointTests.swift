@@ -1,6 +1,7 @@
 import ConnectdCore
 import Foundation
 import Testing
+import TestSupport
 
 /// `GET /v1/agent/metrics`: Consul's JSON shape, the Prometheus text (checked by promtool), ACLs.
 @Suite struct AgentMetricsEndpointTests {
@@ -59,7 +60,7 @@ import Testing
             #expect(text.contains("# HELP connectd_ca_root_expiry_seconds "))
             #expect(text.contains(#"connectd_managed_proxies{state="running"} 0"#), "\(text)")
             #expect(!text.contains("UUID"), "no raw path becomes a label")
-            let check = try Promtool.checkMetrics(response.body)
+            let check = try runProcess("/usr/bin/promtool", ["check", "metrics"], stdin: response.body)
             #expect(check.status == 0, "promtool check metrics: \(check.output)\n\(text)")
         }
     }
@@ -73,26 +74,6 @@ import Testing
                 #expect(try await agent.request("GET", target, headers: [("X-Consul-Token", "root-secret")]).status == 200)
             }
         }
-    }
-}
-
-/// Debian's `promtool` (package `prometheus`, installed by scripts/setup).
-enum Promtool {
-    static func checkMetrics(_ exposition: [UInt8]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        process.arguments = ["check", "metrics"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(exposition))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
     }
 }
 

@@ -15,7 +15,8 @@ import Testing
         /// The config text, with `UPSTREAM` where web's upstream port goes.
         let configTemplate: String
 
-        init(label: String) throws {
+        /// - Parameter dbProxyConfig: more members of db's proxy `config` (JSON text, e.g. `"k": 1`).
+        init(label: String, dbProxyConfig: String = "") throws {
             dir = makeTemporaryDirectory(label)
             let (webPort, dbPort, upstreamPort, webProxyPort, dbProxyPort) = (freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort())
             self.upstreamPort = upstreamPort
@@ -36,7 +37,7 @@ import Testing
              "services": [
                {"name": "web", "port": \(webPort), "connect": {"proxy": {"config": {"bind_port": \(webProxyPort)},
                  "upstreams": [{"destination_name": "db", "local_bind_port": UPSTREAM}]}}},
-               {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)}}}}]}
+               {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)\(dbProxyConfig.isEmpty ? "" : ", " + dbProxyConfig)}}}}]}
             """
             configTemplate = template
             try template.replacingOccurrences(of: "UPSTREAM", with: String(upstreamPort))

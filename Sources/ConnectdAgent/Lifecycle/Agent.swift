@@ -263,8 +263,11 @@ public final class Agent: AgentBackend, Sendable {
         } else {
             listener = .address(host: configuration.clientAddr, port: configuration.httpPort)
         }
+        // Not measured at all (no clock read, no route lookup) when the filter keeps neither HTTP metric.
+        let httpMetrics = [AgentMetric.httpRequests, AgentMetric.httpRequestDuration].contains { configuration.telemetry.keeps($0.name) }
+            ? HTTPMetrics(factory: metrics.factory) : nil
         let http = AgentHTTPService(listener: listener, table: table, maxBodyBytes: maxBodyBytes, limits: limits,
-                                    logger: httpLogger, metrics: HTTPMetrics(factory: metrics.factory), onListening: listening)
+                                    logger: httpLogger, metrics: httpMetrics, onListening: listening)
         var testHooks: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if TestHookService.enabled { testHooks.append(.init(service: TestHookService(logger: logger))) }
         let fleetServices = (fleet?.services ?? []).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
