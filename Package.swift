@@ -121,7 +121,7 @@ let package = Package(
         ]),
         // Composition root: wires config, state and HTTP; owns lifecycle and signals.
         .target(name: "ConnectdAgent", dependencies: [
-            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization", "Fleet", "Telemetry",
+            "ConnectdCore", "AgentStore", "AgentConfig", "AgentState", "AgentHTTP", "ProxySupervisor", "SystemdSupport", "CertificateAuthority", "Authorization", "Fleet", "EtcdClient", "Telemetry",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -165,6 +165,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

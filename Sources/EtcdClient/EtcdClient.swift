@@ -38,14 +38,24 @@ public final class EtcdClient: Sendable {
         var token: String?
     }
 
+    /// Told of every unary call: its name (`kv/range`), how long it took over every attempt,
+    /// and whether it failed.
+    public typealias CallObserver = @Sendable (_ call: String, _ took: Duration, _ failed: Bool) -> Void
+
     public let settings: Settings
     private let http: HTTPClient
     private let session = Mutex(Session())
     private let logger: Logger
+    private let observe: CallObserver?
+    private let highestRevision = Atomic<Int64>(0)
 
-    public init(_ settings: Settings, logger: Logger = Logger(label: "connectd.etcd")) {
+    /// The highest store revision any answer carried so far (0: none yet).
+    public var latestRevision: Int64 { highestRevision.load(ordering: .relaxed) }
+
+    public init(_ settings: Settings, logger: Logger = Logger(label: "connectd.etcd"), observe: CallObserver? = nil) {
         precondition(!settings.endpoints.isEmpty, "an etcd client needs an endpoint")
         self.settings = settings
+        self.observe = observe
         http = Self.makeHTTP(connectTimeout: settings.attemptTimeout, readTimeout: nil)
         self.logger = logger
     }
@@ -113,6 +123,21 @@ public final class EtcdClient: Sendable {
     /// One call: tries every endpoint once, from the one that answered last; authenticates first
     /// when a user is set and no token is held, and once more when etcd rejects the token.
     func call<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ request: Request) async throws(EtcdError) -> Response {
+        let started = ContinuousClock.now
+        do {
+            let response: Response = try await attempt(path, request)
+            if let revision = (response as? any CarriesResponseHeader)?.header?.revision?.value {
+                highestRevision.max(revision)
+            }
+            observe?(String(path.dropFirst(4)), ContinuousClock.now - started, false)
+            return response
+        } catch {
+            observe?(String(path.dropFirst(4)), ContinuousClock.now - started, true)
+            throw error
+        }
+    }
+
+    private func attempt<Request: Encodable & Sendable, Response: Decodable>(_ path: String, _ request: Request) async throws(EtcdError) -> Response {
         let body = try Self.encoded(request, for: path)
         var reauthenticated = false
         while true {
@@ -209,4 +234,16 @@ public final class EtcdClient: Sendable {
 
 extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+extension Atomic where Value == Int64 {
+    /// Raises the value to `candidate` if that is higher.
+    func max(_ candidate: Int64) {
+        var current = load(ordering: .relaxed)
+        while candidate > current {
+            let (exchanged, original) = compareExchange(expected: current, desired: candidate, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
 }

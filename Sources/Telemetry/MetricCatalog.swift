@@ -55,9 +55,21 @@ public enum AgentMetric {
     public static let configProblems = MetricDefinition(
         "connectd_config_problems", .gauge, "Problems found in the configuration by the last load or reload (0: it was applied).")
 
+    public static let etcdRequestDuration = MetricDefinition(
+        "connectd_fleet_etcd_request_duration_seconds", .histogram, "Fleet mode: time of a call to etcd over every endpoint tried, by call (kv/range, lease/keepalive, ...).")
+    public static let etcdRequestErrors = MetricDefinition(
+        "connectd_fleet_etcd_request_errors_total", .counter, "Fleet mode: calls to etcd that failed on every endpoint or were refused, by call.")
+    public static let viewLag = MetricDefinition(
+        "connectd_fleet_view_lag_revisions", .gauge, "Fleet mode: the newest etcd revision this agent has seen less the revision of its view.")
+    public static let viewWatching = MetricDefinition(
+        "connectd_fleet_view_watching", .gauge, "Fleet mode: 1 while the view's watch of etcd is current, 0 while it serves the last view.")
+    public static let lease = MetricDefinition(
+        "connectd_fleet_lease", .gauge, "Fleet mode: 1 for the state this host's etcd lease is in (starting, held, unconfirmed, stopped).")
+
     public static let all: [MetricDefinition] = [
         httpRequests, httpRequestDuration, blockingQueriesParked, leafCertificates, rootExpiry, intermediateExpiry, leafExpiry,
         authorizeDecisions, intentions, managedProxies, proxyRestarts, proxySpawnDuration, reloads, configProblems,
+        etcdRequestDuration, etcdRequestErrors, viewLag, viewWatching, lease,
     ]
 }
 

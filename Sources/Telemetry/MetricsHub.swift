@@ -13,7 +13,7 @@ public final class MetricsHub: Sendable {
     public let factory: any MetricsFactory
     private let registry = PrometheusCollectorRegistry()
     private let intervals: IntervalSink?
-    private let collectors = Mutex<[@Sendable () -> Void]>([])
+    private let collectors = Mutex<[@Sendable () async -> Void]>([])
 
     /// - Parameters:
     ///   - catalog: the metrics' help texts, by name.
@@ -34,24 +34,25 @@ public final class MetricsHub: Sendable {
         factory = FilteredFactory(kept: kept, keeps: keeps)
     }
 
-    /// Runs `collect` before every rendering (it sets gauges from current state).
-    public func addCollector(_ collect: @escaping @Sendable () -> Void) {
+    /// Runs `collect` before every rendering (it sets gauges from current state; it may ask
+    /// actors, so keep it to reads).
+    public func addCollector(_ collect: @escaping @Sendable () async -> Void) {
         collectors.withLock { $0.append(collect) }
     }
 
-    private func collect() {
-        for collect in collectors.withLock({ $0 }) { collect() }
+    private func collect() async {
+        for collect in collectors.withLock({ $0 }) { await collect() }
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    public func prometheusText() -> [UInt8] {
-        collect()
+    public func prometheusText() async -> [UInt8] {
+        await collect()
         return registry.emitToBuffer()
     }
 
     /// Consul 1.5.3's `/v1/agent/metrics` JSON document.
-    public func consulSummary() -> JSONValue {
-        collect()
+    public func consulSummary() async -> JSONValue {
+        await collect()
         return (intervals ?? IntervalSink()).summary()
     }
 

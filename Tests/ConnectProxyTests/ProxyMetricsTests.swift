@@ -1,8 +1,8 @@
 @testable import ConnectProxy
 import ConnectdCore
 import NIOCore
-import NIOEmbedded
-import NIOHTTP1
+import NIOPosix
+import Synchronization
 import Testing
 
 @Suite struct ProxyMetricsTests {
@@ -21,7 +21,7 @@ import Testing
         }
     }
 
-    @Test func listenerHandlesRecordAndServeAsPrometheusText() throws {
+    @Test func listenerHandlesRecordAndServeAsPrometheusText() async throws {
         let metrics = ProxyMetrics(proxy: "db-proxy")
         let public_ = metrics.listener("public")
         #expect(metrics.listener("public").accepted === public_.accepted, "one set of handles per listener")
@@ -31,12 +31,17 @@ import Testing
         metrics.upstream("db").dialFailures.increment()
         metrics.agentCallFailed(.call)
 
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-        try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(hub: metrics.hub))
-        try channel.writeInbound(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"))
-        var output = ""
-        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { output += String(buffer: buffer) }
+        let server = try await MetricsEndpoint.bind(MetricsAddress(host: "127.0.0.1", port: 0), hub: metrics.hub,
+                                                    group: MultiThreadedEventLoopGroup.singleton)
+        defer { server.close(promise: nil) }
+        // Two pipelined requests on one connection: the answers come back in order.
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: server.localAddress?.port ?? 0).get()
+        let collected = Collected()
+        try await client.pipeline.addHandler(collected)
+        try await client.writeAndFlush(ByteBuffer(string: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        try await client.closeFuture.get()
+        let output = collected.text.withLock { $0 }
         #expect(output.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(output)")
         #expect(output.contains("content-type: text/plain; version=0.0.4; charset=utf-8") || output.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"))
         #expect(output.contains(#"connectd_proxy_connections_accepted_total{proxy="db-proxy",listener="public"} 1"#), "\(output)")
@@ -45,6 +50,17 @@ import Testing
         #expect(output.contains(#"connectd_proxy_upstream_dial_failures_total{proxy="db-proxy",upstream="db"} 1"#))
         #expect(output.contains(#"connectd_proxy_agent_call_errors_total{proxy="db-proxy",kind="call"} 1"#))
         #expect(output.contains("HTTP/1.1 404 Not Found"), "\(output)")
-        _ = try channel.finish()
+        #expect(output.firstRange(of: "200 OK")!.lowerBound < output.firstRange(of: "404 Not Found")!.lowerBound, "in request order")
+    }
+}
+
+/// Everything a client channel reads, as text.
+final class Collected: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let text = Mutex("")
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        text.withLock { $0 += String(buffer: buffer) }
     }
 }

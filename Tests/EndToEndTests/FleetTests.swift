@@ -219,6 +219,14 @@ import Testing
         #expect(try fleet.send("host-b", "DELETE", "/v1/connect/intentions/\(id)").status == 200)
         #expect(fleet.wait(seconds: 5) { (try? fleet.send("host-a", "GET", "/v1/connect/intentions/\(id)"))?.status == 404 } != nil)
         #expect(fleet.throughUpstream() == "hello from db\n")
+
+        // Fleet metrics: the lease held, the view's watch current, etcd calls timed, the intermediate's expiry.
+        let metrics = try fleet.send("host-a", "GET", "/v1/agent/metrics?format=prometheus").text
+        for line in [#"connectd_fleet_lease{state="held"} 1"#, #"connectd_fleet_lease{state="unconfirmed"} 0"#, "connectd_fleet_view_watching 1",
+                     #"connectd_fleet_etcd_request_duration_seconds_count{call="lease/grant"} "#, "connectd_fleet_view_lag_revisions ",
+                     "connectd_ca_intermediate_expiry_seconds "] {
+            #expect(metrics.contains(line), "\(line) in host-a's metrics:\n\(metrics)")
+        }
     }
 
     @Test(.timeLimit(.minutes(2))) func aKilledHostLeavesTheCatalogWithinTheLeaseTTL() throws {

@@ -13,7 +13,7 @@ final class ManualSeconds: Sendable {
 }
 
 @Suite struct MetricsHubTests {
-    @Test func consulSummaryHasConsulsShape() throws {
+    @Test func consulSummaryHasConsulsShape() async throws {
         let time = ManualSeconds()
         let hub = MetricsHub(intervals: IntervalSink(clock: time.clock))
         let requests = CoreMetrics.Counter(label: "connectd_http_requests_total", dimensions: [("code", "200")], factory: hub.factory)
@@ -24,7 +24,7 @@ final class ManualSeconds: Sendable {
         latency.recordMilliseconds(3)
         parked.record(7)
         // Younger than one interval: the current one is shown.
-        var summary = hub.consulSummary()
+        var summary = await hub.consulSummary()
         #expect(summary["Timestamp"]?.stringValue == "2025-11-24 16:00:00 +0000 UTC")
         #expect(summary["Points"] == .array([]))
         let counter = try #require(summary["Counters"]?.arrayValue?.first)
@@ -46,19 +46,19 @@ final class ManualSeconds: Sendable {
         // Later the last finished interval is shown: a new interval's increments are not in it yet.
         time.advance(10)
         requests.increment(by: 1)
-        summary = hub.consulSummary()
+        summary = await hub.consulSummary()
         #expect(summary["Timestamp"]?.stringValue == "2025-11-24 16:00:00 +0000 UTC")
         #expect(summary["Counters"]?.arrayValue?.first?["Sum"] == .double(6))
         time.advance(10)
-        summary = hub.consulSummary()
+        summary = await hub.consulSummary()
         #expect(summary["Counters"]?.arrayValue?.first?["Sum"] == .double(1))
         time.advance(20)
-        summary = hub.consulSummary()
+        summary = await hub.consulSummary()
         #expect(summary["Counters"]?.arrayValue == [], "an interval with nothing recorded lists nothing")
         #expect(summary["Gauges"]?.arrayValue?.count == 1, "a gauge keeps its latest value")
     }
 
-    @Test func prometheusTextHasHelpTypesAndTotals() {
+    @Test func prometheusTextHasHelpTypesAndTotals() async {
         let hub = MetricsHub()
         let requests = CoreMetrics.Counter(label: AgentMetric.httpRequests.name, dimensions: [("route", "/v1/agent/self"), ("code", "200")],
                                            factory: hub.factory)
@@ -66,7 +66,7 @@ final class ManualSeconds: Sendable {
         requests.increment()
         CoreMetrics.Timer(label: AgentMetric.httpRequestDuration.name, dimensions: [("route", "/v1/agent/self")], factory: hub.factory)
             .recordMilliseconds(20)
-        let text = String(decoding: hub.prometheusText(), as: UTF8.self)
+        let text = String(decoding: await hub.prometheusText(), as: UTF8.self)
         #expect(text.contains("# HELP connectd_http_requests_total \(AgentMetric.httpRequests.help)\n"), "\(text)")
         #expect(text.contains("# TYPE connectd_http_requests_total counter\n"))
         #expect(text.contains(#"connectd_http_requests_total{route="/v1/agent/self",code="200"} 2"#), "\(text)")
@@ -74,25 +74,25 @@ final class ManualSeconds: Sendable {
         #expect(text.contains(#"connectd_http_request_duration_seconds_bucket{route="/v1/agent/self",le="0.025"} 1"#), "\(text)")
     }
 
-    @Test func collectorsRunBeforeEachRendering() {
+    @Test func collectorsRunBeforeEachRendering() async {
         let hub = MetricsHub()
         let calls = Mutex(0)
         let gauge = CoreMetrics.Gauge(label: AgentMetric.intentions.name, factory: hub.factory)
         hub.addCollector { gauge.record(Double(calls.withLock { $0 += 1; return $0 })) }
-        _ = hub.prometheusText()
-        let text = String(decoding: hub.prometheusText(), as: UTF8.self)
+        _ = await hub.prometheusText()
+        let text = String(decoding: await hub.prometheusText(), as: UTF8.self)
         #expect(text.contains("connectd_intentions 2"), "\(text)")
-        #expect(hub.consulSummary()["Gauges"]?.arrayValue?.first?["Value"] == .double(3))
+        #expect(await hub.consulSummary()["Gauges"]?.arrayValue?.first?["Value"] == .double(3))
     }
 
-    @Test func prefixFilterDropsMetrics() {
+    @Test func prefixFilterDropsMetrics() async {
         var settings = TelemetrySettings()
         settings.prefixFilter = ["-connectd_http_"]
         let rules = settings
         let hub = MetricsHub(keeps: { rules.keeps($0) })
         CoreMetrics.Counter(label: AgentMetric.httpRequests.name, factory: hub.factory).increment()
         CoreMetrics.Counter(label: AgentMetric.reloads.name, dimensions: [("outcome", "applied")], factory: hub.factory).increment()
-        let text = String(decoding: hub.prometheusText(), as: UTF8.self)
+        let text = String(decoding: await hub.prometheusText(), as: UTF8.self)
         #expect(!text.contains("connectd_http_requests_total"), "\(text)")
         #expect(text.contains(#"connectd_config_reloads_total{outcome="applied"} 1"#), "\(text)")
     }

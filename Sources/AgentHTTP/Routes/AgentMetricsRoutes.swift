@@ -12,9 +12,9 @@ enum AgentMetricsRoutes {
                 try ACLCheck.require(try ACLCheck.authorizer(options.token, backend: backend).agentRead(configuration.nodeName))
                 if request.queryValue("format") == "prometheus" {
                     return APIResponse(status: 200, headers: [("Content-Type", MetricsHub.prometheusContentType)],
-                                       body: backend.metrics.prometheusText())
+                                       body: await backend.metrics.prometheusText())
                 }
-                return .json(backend.metrics.consulSummary(), pretty: options.pretty)
+                return .json(await backend.metrics.consulSummary(), pretty: options.pretty)
             },
         ]
     }

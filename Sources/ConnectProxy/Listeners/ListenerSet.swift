@@ -4,7 +4,6 @@
 
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -126,14 +125,7 @@ actor ListenerSet {
             }.bind(host: upstream.localBindAddress, port: upstream.localBindPort).get()
         case .metrics(let address):
             // Scrapes are rare and small: always on the proxy's own loop.
-            return try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 16)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                        try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(hub: metrics.hub))
-                    }
-                }.bind(host: address.host, port: address.port).get()
+            return try await MetricsEndpoint.bind(address, hub: metrics.hub, group: group)
         }
     }
 }

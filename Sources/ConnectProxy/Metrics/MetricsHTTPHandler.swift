@@ -3,7 +3,23 @@
 
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Telemetry
+
+enum MetricsEndpoint {
+    /// Listens on `address` with an HTTP/1.1 server answering from `hub`. NIO's pipelining
+    /// handler keeps answers in request order while one waits for the hub.
+    static func bind(_ address: MetricsAddress, hub: MetricsHub, group: any EventLoopGroup) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 16)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(hub: hub))
+                }
+            }.bind(host: address.host, port: address.port).get()
+    }
+}
 
 final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -38,9 +54,23 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             headers.add(name: "Allow", value: "GET, HEAD")
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         } else {
-            (status, body) = (.ok, hub.prometheusText())
             headers.add(name: "Content-Type", value: MetricsHub.prometheusContentType)
+            let text = context.eventLoop.makePromise(of: [UInt8].self)
+            let hub = hub
+            text.completeWithTask { await hub.prometheusText() }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            text.futureResult.whenSuccess { body in
+                let (handler, context) = bound.value
+                handler.write(status: .ok, headers: headers, body: body, for: head, context: context)
+            }
+            return
         }
+        write(status: status, headers: headers, body: body, for: head, context: context)
+    }
+
+    private func write(status: HTTPResponseStatus, headers: HTTPHeaders, body: [UInt8], for head: HTTPRequestHead,
+                       context: ChannelHandlerContext) {
+        var headers = headers
         headers.add(name: "Content-Length", value: String(body.count))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }

@@ -116,7 +116,7 @@ public final class Agent: AgentBackend, Sendable {
                                              return CatalogPublisher.Identity(node: current.nodeName, nodeID: nodeID, datacenter: current.datacenter,
                                                                               address: current.advertisedAddress)
                                          }, leavesCurrent: { leaves.allSigned(by: state.snapshot.ca.activeSigningKeyID) },
-                                         logger: logger)
+                                         etcdCalls: agentMetrics.etcdCalls, logger: logger)
             } catch {
                 throw AgentStartError(description: "fleet: \(error)")
             }
@@ -132,6 +132,7 @@ public final class Agent: AgentBackend, Sendable {
             events: agentMetrics.supervisorEvents, logger: logger)
         let supervisor = supervisor
         agentMetrics.collectState(state: state, leaves: leaves, proxyStatuses: { supervisor.status() })
+        if let fleet { agentMetrics.collectFleet(fleet) }
     }
 
 

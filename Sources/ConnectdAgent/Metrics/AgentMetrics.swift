@@ -6,6 +6,8 @@ import AgentConfig
 import AgentState
 import CertificateAuthority
 import CoreMetrics
+import EtcdClient
+import Fleet
 import Foundation
 import ProxySupervisor
 import Telemetry
@@ -81,6 +83,33 @@ struct AgentMetrics: Sendable {
             var counts = Dictionary(uniqueKeysWithValues: Self.proxyStates.map { ($0, 0) })
             for status in proxyStatuses() { counts[status.state.name, default: 0] += 1 }
             for (name, gauge) in states { gauge.record(counts[name] ?? 0) }
+        }
+    }
+
+    /// etcd calls' latency and errors, by call.
+    var etcdCalls: EtcdClient.CallObserver {
+        let factory = hub.factory
+        return { call, took, failed in
+            CoreMetrics.Timer(label: AgentMetric.etcdRequestDuration.name, dimensions: [("call", call)], factory: factory).record(elapsed: took)
+            if failed {
+                CoreMetrics.Counter(label: AgentMetric.etcdRequestErrors.name, dimensions: [("call", call)], factory: factory).increment()
+            }
+        }
+    }
+
+    /// The fleet's view and lease, read at each scrape.
+    func collectFleet(_ fleet: FleetRuntime) {
+        let factory = hub.factory
+        let lag = CoreMetrics.Gauge(label: AgentMetric.viewLag.name, factory: factory)
+        let watching = CoreMetrics.Gauge(label: AgentMetric.viewWatching.name, factory: factory)
+        let leases = Dictionary(uniqueKeysWithValues: ["starting", "held", "unconfirmed", "stopped"].map { state in
+            (state, CoreMetrics.Gauge(label: AgentMetric.lease.name, dimensions: [("state", state)], factory: factory))
+        })
+        hub.addCollector {
+            let reading = await fleet.reading()
+            lag.record(reading.viewLag)
+            watching.record(reading.watching ? 1 : 0)
+            for (state, gauge) in leases { gauge.record(state == reading.lease ? 1 : 0) }
         }
     }
 

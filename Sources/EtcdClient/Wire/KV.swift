@@ -159,3 +159,18 @@ public enum KeyRange {
         return Data([0])
     }
 }
+
+/// An answer that carries etcd's response header (the store's revision when it answered).
+public protocol CarriesResponseHeader {
+    var header: ResponseHeader? { get }
+}
+
+extension RangeResponse: CarriesResponseHeader {}
+extension PutResponse: CarriesResponseHeader {}
+extension DeleteRangeResponse: CarriesResponseHeader {}
+extension TxnResponse: CarriesResponseHeader {}
+extension LeaseGrantResponse: CarriesResponseHeader {}
+extension LeaseRevokeResponse: CarriesResponseHeader {}
+extension LeaseKeepAliveResponse: CarriesResponseHeader {
+    public var header: ResponseHeader? { result?.header }
+}

@@ -29,7 +29,7 @@ public final class FleetRuntime: Sendable {
     /// - Parameter leavesCurrent: whether every cached leaf is signed by the current signer.
     public init(settings: FleetSettings, dataDir: String, node: String, clusterID: String?, state: AgentState, health: HealthBoard,
                 identity: @escaping @Sendable () -> CatalogPublisher.Identity, leavesCurrent: @escaping @Sendable () -> Bool,
-                logger: Logger) throws {
+                etcdCalls: EtcdClient.CallObserver? = nil, logger: Logger) throws {
         var named = logger
         named[metadataKey: "component"] = "fleet"
         let fleetLogger = named
@@ -41,7 +41,7 @@ public final class FleetRuntime: Sendable {
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let client = EtcdClient(EtcdClient.Settings(endpoints: settings.etcdEndpoints, username: settings.etcdUsername, password: password),
-                                logger: fleetLogger)
+                                logger: fleetLogger, observe: etcdCalls)
         self.client = client
         keys = FleetKeys(keyPrefix: settings.keyPrefix)
         let directory = dataDir + "/fleet"

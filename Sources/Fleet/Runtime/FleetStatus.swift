@@ -61,6 +61,28 @@ extension FleetRuntime {
         ])
     }
 
+    /// What the metrics read at a scrape (no call to etcd).
+    public struct Reading: Sendable {
+        /// `starting`, `held`, `unconfirmed` or `stopped`.
+        public var lease: String
+        /// The highest etcd revision any answer carried, less the view's revision (0 at best).
+        public var viewLag: Int64
+        /// Whether the view's watch is current.
+        public var watching: Bool
+    }
+
+    public func reading() async -> Reading {
+        let revision = await feed.view.revision
+        let watching = if case .watching = await feed.phase { true } else { false }
+        let lease: String = switch await lease.state {
+        case .starting: "starting"
+        case .held: "held"
+        case .unconfirmed: "unconfirmed"
+        case .stopped: "stopped"
+        }
+        return Reading(lease: lease, viewLag: max(0, client.latestRevision - revision), watching: watching)
+    }
+
     /// One line for `STATUS=` and `/v1/agent/self`.
     public func summary(node: String) async -> String {
         let view = await feed.view
