@@ -1,4 +1,4 @@
-// Reads config files and directories (`*.json`, lexical order) into fragments.
+// Reads config files and directories (`*.json` and `*.hcl`, lexical order) into fragments.
 
 import ConnectdCore
 import Foundation
@@ -18,7 +18,7 @@ public enum ConfigLoader {
     /// Largest config file accepted; a bigger one is almost certainly a mistake.
     public static let maximumFileBytes = 16 << 20
 
-    /// Every file `sources` names, in load order: files first, then each directory's `*.json`.
+    /// Every file `sources` names, in load order: files first, then each directory's `*.json` and `*.hcl`.
     public static func files(in sources: ConfigSources) -> (files: [String], problems: [ConfigProblem]) {
         var files = sources.files
         var problems: [ConfigProblem] = []
@@ -34,7 +34,7 @@ public enum ConfigLoader {
             }
             do {
                 let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-                    .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+                    .filter { ($0.hasSuffix(".json") || $0.hasSuffix(".hcl")) && !$0.hasPrefix(".") }
                     .sorted()
                 files += names.map { (directory as NSString).appendingPathComponent($0) }
             } catch {
@@ -61,15 +61,24 @@ public enum ConfigLoader {
         return fragment(fromBytes: bytes, file: path)
     }
 
-    /// Parses JSON text (from a file or a test) into a fragment.
+    /// Parses JSON text, or HCL when `file` ends in `.hcl` (from a file or a test), into a fragment.
     public static func fragment(fromBytes bytes: [UInt8], file: String?) -> (ConfigFragment?, [ConfigProblem]) {
         let sink = ProblemSink(file: file)
         let document: JSONValue
-        do {
-            document = try JSONParser.parse(bytes)
-        } catch {
-            sink.report("", "invalid JSON: \(error)")
-            return (nil, sink.problems)
+        if file?.hasSuffix(".hcl") == true {
+            do throws(HCLSyntaxError) {
+                document = try HCLDocument.parse(bytes)
+            } catch {
+                // `web.hcl:3:14: invalid HCL: ...`, the position where an editor jumps to.
+                return (nil, [ConfigProblem(file: "\(file ?? ""):\(error.line):\(error.column)", keyPath: "", message: "invalid HCL: \(error.message)")])
+            }
+        } else {
+            do {
+                document = try JSONParser.parse(bytes)
+            } catch {
+                sink.report("", "invalid JSON: \(error)")
+                return (nil, sink.problems)
+            }
         }
         let fragment = ConfigFragment.decode(document, sink: sink)
         return (fragment, sink.problems)

@@ -18,7 +18,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .consul("config-file"), help: "A config file to load (repeatable).")
     var configFiles: [String] = []
 
-    @Option(name: .consul("config-dir"), help: "A directory whose *.json files load in lexical order (repeatable).")
+    @Option(name: .consul("config-dir"), help: "A directory whose *.json and *.hcl files load in lexical order (repeatable).")
     var configDirs: [String] = []
 
     @Option(name: .consul("data-dir"), help: "Where durable state lives.")

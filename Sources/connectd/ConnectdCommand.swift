@@ -41,7 +41,7 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check config files and directories; print every problem and exit 1 when there is one.")
 
-    @Argument(help: "Config files or directories (*.json).")
+    @Argument(help: "Config files or directories (*.json, *.hcl).")
     var paths: [String]
 
     @Flag(name: .consul("quiet"), help: "Print nothing on success.")

@@ -29,6 +29,18 @@ import Testing
         #expect(good.output.contains("Configuration is valid!"))
     }
 
+    @Test func validateReadsHCLAndPlacesItsErrors() throws {
+        let dir = makeTemporaryDirectory("hcl")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "service {\n  name = \"web\"\n  port = 8080\n  connect { proxy {} }\n}\n".write(toFile: dir + "/web.hcl", atomically: true, encoding: .utf8)
+        let good = try runConnectd(["validate", dir])
+        #expect(good.status == 0 && good.output.contains("(1 services, 1 managed proxies)"), "\(good.output)")
+        try "service {\n  name = \"db\"\n  port = 54 32\n}\n".write(toFile: dir + "/db.hcl", atomically: true, encoding: .utf8)
+        let bad = try runConnectd(["validate", dir])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("\(dir)/db.hcl:3:13: invalid HCL: unexpected \"3\" (expected a key)"), "\(bad.output)")
+    }
+
     @Test func shippedExamplesAndDemoConfigsAreValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for directory in ["contrib/examples", "contrib/dev"] {
