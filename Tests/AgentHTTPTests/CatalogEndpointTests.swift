@@ -44,6 +44,36 @@ import Testing
         }
     }
 
+    /// The last differences found side by side with a real Consul 1.5.3 agent (issue 19, item 4).
+    @Test func managedProxyEntriesHaveConsulsShape() async throws {
+        try await TestAgent.with(files: ["c.json": Self.config]) { agent in
+            let health = try JSONParser.parse(try await agent.request("GET", "/v1/health/connect/db").body)
+            guard case .array(let entries) = health, let entry = entries.first else { Issue.record("no entries"); return }
+            #expect(entry["Node"]?["Meta"] == .object([("consul-network-segment", .string(""))]))
+            #expect(entry["Service"]?["Meta"] == .null)
+            #expect(entry["Service"]?["Connect"] == .object([]))
+            let port = try #require(agent.agent.state.snapshot.proxies["db-proxy"]).bindPort
+            #expect(entry["Service"]?["Proxy"] == .object([("DestinationServiceName", .string("db")), ("LocalServicePort", .int(5432))]))
+            #expect(entry["Service"]?["Port"] == .int(Int64(port)))
+
+            let list = try await agent.request("GET", "/v1/agent/services")
+            #expect(list.header("X-Consul-Index") == nil)
+            let web = try #require(try JSONParser.parse(list.body)["web-proxy"])
+            #expect(web.objectMembers?.map(\.0) == ["Kind", "ID", "Service", "Tags", "Meta", "Port", "Address", "Weights",
+                                                    "EnableTagOverride", "ProxyDestination", "Proxy"])
+            #expect(web["ProxyDestination"] == .string("web"))
+            #expect(web["Proxy"] == .object([
+                ("DestinationServiceName", .string("web")), ("LocalServicePort", .int(8080)),
+                ("Upstreams", .array([.object([("DestinationType", .string("service")), ("DestinationName", .string("db")),
+                                              ("LocalBindPort", .int(9191))])])),
+            ]))
+            // The single-service answer keeps the full proxy block (golden 70).
+            let single = try JSONParser.parse(try await agent.request("GET", "/v1/agent/service/web-proxy").body)
+            #expect(single["Proxy"]?["DestinationServiceID"] == .string("web"))
+            #expect(single["ProxyDestination"] == nil)
+        }
+    }
+
     @Test func healthBlocksOnTheIndexAndPassesWhenTheListenerAccepts() async throws {
         // A proxy whose bind port has a listener: the check passes and a blocked query wakes.
         let listener = try TCPTestListener()

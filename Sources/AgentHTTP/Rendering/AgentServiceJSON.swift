@@ -43,19 +43,31 @@ public enum AgentServiceJSON {
                                     style: Style, withTelemetry: Bool = false) -> JSONValue {
         let config = EffectiveProxyConfig.build(proxy: proxy, target: target, configuration: configuration, withTelemetry: withTelemetry)
         let (localHost, localPort) = EffectiveProxyConfig.splitHostPort(config["local_service_address"]?.stringValue ?? "")
-        var proxyMembers: [(String, JSONValue)] = [
-            ("DestinationServiceName", .string(proxy.targetServiceName)),
-            ("DestinationServiceID", .string(proxy.targetServiceID)),
-            ("LocalServiceAddress", .string(localHost)),
-            ("LocalServicePort", .int(Int64(localPort ?? target.port))),
-        ]
+        let upstreams = JSONValue.array(proxy.request.upstreams.map(\.registrationJSON))
+        var proxyMembers: [(String, JSONValue)]
         var address = proxy.registeredBindAddress
-        if style == .single {
-            proxyMembers.append(("Config", config))
-            proxyMembers.append(("Upstreams", .array(proxy.request.upstreams.map(\.registrationJSON))))
+        switch style {
+        case .single:
+            // As `/v1/agent/service/:id` answers (golden 70): the whole proxy config.
+            proxyMembers = [
+                ("DestinationServiceName", .string(proxy.targetServiceName)),
+                ("DestinationServiceID", .string(proxy.targetServiceID)),
+                ("LocalServiceAddress", .string(localHost)),
+                ("LocalServicePort", .int(Int64(localPort ?? target.port))),
+                ("Config", config),
+                ("Upstreams", upstreams),
+            ]
             address = config["bind_address"]?.stringValue ?? address
+        case .list:
+            // Consul's managed-proxy service as its local state holds it: no destination ID or
+            // local address, upstreams only when there are some (Go's omitempty).
+            proxyMembers = [
+                ("DestinationServiceName", .string(proxy.targetServiceName)),
+                ("LocalServicePort", .int(Int64(localPort ?? target.port))),
+            ]
+            if !proxy.request.upstreams.isEmpty { proxyMembers.append(("Upstreams", upstreams)) }
         }
-        return .object([
+        var members: [(String, JSONValue)] = [
             ("Kind", .string("connect-proxy")),
             ("ID", .string(proxy.proxyServiceID)),
             ("Service", .string(proxy.proxyServiceName)),
@@ -65,8 +77,11 @@ public enum AgentServiceJSON {
             ("Address", .string(address)),
             ("Weights", style == .list ? weights(ServiceWeights()) : weights(ServiceWeights(passing: 0, warning: 0))),
             ("EnableTagOverride", .bool(false)),
-            ("Proxy", .object(proxyMembers)),
-        ])
+        ]
+        // The deprecated twin of `Proxy.DestinationServiceName`, which Consul's list still sends.
+        if style == .list { members.append(("ProxyDestination", .string(proxy.targetServiceName))) }
+        members.append(("Proxy", .object(proxyMembers)))
+        return .object(members)
     }
 
     /// Adds `ContentHash` after `EnableTagOverride`, hashing the body without it.

@@ -17,17 +17,15 @@ enum FleetCatalogJSON {
 
     static func node(_ instance: CatalogInstance) -> JSONValue {
         .object(nodeFields(instance) + [
-            ("Meta", .object([])),
+            ("Meta", .object([("consul-network-segment", .string(""))])),
             ("CreateIndex", .int(Int64(instance.createIndex))),
             ("ModifyIndex", .int(Int64(instance.modifyIndex))),
         ])
     }
 
+    /// As Consul's health answer carries a managed proxy's: the destination's name only.
     static func proxyFields(_ instance: CatalogInstance) -> JSONValue {
-        .object([
-            ("DestinationServiceName", .string(instance.destinationName ?? "")),
-            ("DestinationServiceID", .string(instance.destinationServiceID ?? "")),
-        ])
+        .object([("DestinationServiceName", .string(instance.destinationName ?? ""))])
     }
 
     static func service(_ instance: CatalogInstance) -> JSONValue {
@@ -36,14 +34,14 @@ enum FleetCatalogJSON {
             ("ID", .string(instance.serviceID)),
             ("Service", .string(instance.serviceName)),
             ("Tags", .array(instance.tags.map { .string($0) })),
-            ("Meta", .object([])),
+            ("Meta", .null),
             ("Port", .int(Int64(instance.port))),
             ("Address", .string("")),
             ("Weights", .object([("Passing", .int(1)), ("Warning", .int(1))])),
             ("EnableTagOverride", .bool(false)),
             ("ProxyDestination", .string(instance.destinationName ?? "")),
             ("Proxy", proxyFields(instance)),
-            ("Connect", .object([("Native", .bool(false)), ("Proxy", .null)])),
+            ("Connect", .object([])),
             ("CreateIndex", .int(Int64(instance.createIndex))),
             ("ModifyIndex", .int(Int64(instance.modifyIndex))),
         ])
@@ -74,7 +72,7 @@ enum FleetCatalogJSON {
     /// `/v1/catalog/connect/:service` entries.
     static func catalogService(_ instance: CatalogInstance) -> JSONValue {
         .object(nodeFields(instance) + [
-            ("NodeMeta", .object([])),
+            ("NodeMeta", .object([("consul-network-segment", .string(""))])),
             ("ServiceKind", .string(instance.kind)),
             ("ServiceID", .string(instance.serviceID)),
             ("ServiceName", .string(instance.serviceName)),

@@ -16,8 +16,9 @@ enum AgentServiceRoutes {
                 let snapshot = backend.state.snapshot
                 let authorizer = try ACLCheck.authorizer(options.token, backend: backend, snapshot: snapshot)
                 try ACLCheck.require(authorizer.mayList)
+                // No X-Consul-Index: Consul's agent endpoints other than blocking ones send none.
                 return .json(listDocument(snapshot, configuration, backend.builtinProxyCommand, visible: authorizer.serviceRead),
-                             pretty: options.pretty, index: snapshot.index)
+                             pretty: options.pretty)
             },
             HashBlocking.route(.prefix("/v1/agent/service/"), backend: backend, cache: cache) { request, snapshot, authorizer throws(APIError) in
                 try serviceDocument(id: request.pathSuffix, authorizer: authorizer, snapshot, backend.configuration(),

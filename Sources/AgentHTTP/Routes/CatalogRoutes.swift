@@ -166,7 +166,7 @@ enum CatalogRoutes {
 
     static func node(_ backend: any AgentBackend, _ configuration: AgentConfiguration, _ snapshot: StateSnapshot) -> JSONValue {
         .object(nodeFields(backend, configuration) + [
-            ("Meta", .object([])),
+            ("Meta", .object([("consul-network-segment", .string(""))])),
             ("CreateIndex", .int(1)),
             ("ModifyIndex", .int(Int64(snapshot.index))),
         ])
@@ -177,12 +177,10 @@ enum CatalogRoutes {
         guard let target = snapshot.services[proxy.targetServiceID] else { return .null }
         let rendered = AgentServiceJSON.proxyService(proxy, target: target.definition, configuration: configuration, style: .list)
         var members = rendered.objectMembers ?? []
-        members.removeAll { $0.0 == "Proxy" }
-        let proxyJSON = rendered["Proxy"] ?? .null
+        // Consul's health answer: `Meta` null for a proxy without meta, `Connect` empty.
+        if let meta = members.firstIndex(where: { $0.0 == "Meta" }) { members[meta].1 = .null }
         members += [
-            ("ProxyDestination", .string(proxy.targetServiceName)),
-            ("Proxy", proxyJSON),
-            ("Connect", .object([("Native", .bool(false)), ("Proxy", .null)])),
+            ("Connect", .object([])),
             ("CreateIndex", .int(1)),
             ("ModifyIndex", .int(Int64(snapshot.index))),
         ]
@@ -194,7 +192,7 @@ enum CatalogRoutes {
                                _ backend: any AgentBackend) -> JSONValue {
         let service = service(proxy, snapshot, configuration, backend)
         return .object(nodeFields(backend, configuration) + [
-            ("NodeMeta", .object([])),
+            ("NodeMeta", .object([("consul-network-segment", .string(""))])),
             ("ServiceKind", .string("connect-proxy")),
             ("ServiceID", service["ID"] ?? .null),
             ("ServiceName", service["Service"] ?? .null),
