@@ -71,6 +71,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var dev = false
     /// Config-file services, in load order.
     public var services: [ServiceDefinition] = []
+    /// Top-level checks from config files (of the node, or of a service by `service_id`).
+    public var checks: [CheckDefinition] = []
+    /// `enable_script_checks`: `args` checks registered through the API may run (and those of files).
+    public var enableScriptChecks = false
+    /// `enable_local_script_checks`: `args` checks from config files may run.
+    public var enableLocalScriptChecks = false
 
     public init() {}
 
@@ -156,6 +162,11 @@ extension AgentConfiguration {
 
         problems += ServiceSetRules.check(merged.services)
         config.services = merged.services.map(\.definition)
+        config.enableScriptChecks = merged.enableScriptChecks ?? false
+        config.enableLocalScriptChecks = merged.enableLocalScriptChecks ?? false
+        config.checks = merged.checks.map(\.definition)
+        problems += CheckSetRules.check(services: merged.services, checks: merged.checks,
+                                        scriptsAllowed: config.enableScriptChecks || config.enableLocalScriptChecks)
         if !config.connectEnabled, let managed = merged.services.first(where: { $0.definition.managedProxy != nil }) {
             problems.append(ConfigProblem(file: managed.file, keyPath: "\(managed.keyPath).connect.proxy",
                                           message: "managed proxies need Connect; remove connect.enabled=false or the proxy"))
@@ -214,5 +225,42 @@ public enum IPAddressText {
         }
         guard groups.allSatisfy({ $0.count <= 4 && !$0.contains(".") }) else { return false }
         return doubleColons == 1 ? groupCount < 8 : groupCount == 8
+    }
+}
+
+/// Rules across every check of a configuration: unique IDs, a known service, scripts only when enabled.
+public enum CheckSetRules {
+    /// Consul's words when a script check meets an agent that runs none.
+    public static let scriptsDisabled = "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or 'enable_local_script_checks' to true"
+
+    static func check(services: [LocatedService], checks: [LocatedCheck], scriptsAllowed: Bool) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        var seen: [String: String] = [:]
+        let serviceIDs = Set(services.map(\.definition.id))
+        func place(_ file: String?, _ keyPath: String) -> String { [file, keyPath].compactMap { $0 }.joined(separator: ": ") }
+        func visit(_ check: CheckDefinition, file: String?, keyPath: String) {
+            if let previous = seen[check.id] {
+                problems.append(ConfigProblem(file: file, keyPath: keyPath, message: "duplicate check ID \"\(check.id)\" (also at \(previous))"))
+            } else {
+                seen[check.id] = place(file, keyPath)
+            }
+            if case .script = check.probe, !scriptsAllowed {
+                problems.append(ConfigProblem(file: file, keyPath: keyPath + ".args", message: scriptsDisabled))
+            }
+        }
+        for service in services {
+            let checks = service.definition.checks
+            for (index, check) in checks.enumerated() {
+                visit(check, file: service.file, keyPath: service.keyPath + (checks.count == 1 ? ".check" : ".checks[\(index)]"))
+            }
+        }
+        for located in checks {
+            visit(located.definition, file: located.file, keyPath: located.keyPath)
+            if let serviceID = located.definition.serviceID, !serviceIDs.contains(serviceID) {
+                problems.append(ConfigProblem(file: located.file, keyPath: located.keyPath + ".service_id",
+                                              message: "no service with ID \"\(serviceID)\" in the configuration"))
+            }
+        }
+        return problems
     }
 }

@@ -9,6 +9,13 @@ public struct LocatedService: Sendable, Equatable {
     public var keyPath: String
 }
 
+/// A top-level check plus where it was written.
+public struct LocatedCheck: Sendable, Equatable {
+    public var definition: CheckDefinition
+    public var file: String?
+    public var keyPath: String
+}
+
 /// One layer of configuration. Layers merge like Consul's: scalars later-wins, services accumulate.
 public struct ConfigFragment: Sendable, Equatable {
     public var datacenter: String?
@@ -38,6 +45,12 @@ public struct ConfigFragment: Sendable, Equatable {
     public var httpReadTimeout: Duration?
     public var httpIdleTimeout: Duration?
     public var telemetry = TelemetryFragment()
+    /// `enable_script_checks`: `args` checks from the API and config files may run.
+    public var enableScriptChecks: Bool?
+    /// `enable_local_script_checks`: `args` checks from config files may run.
+    public var enableLocalScriptChecks: Bool?
+    /// Top-level `check` / `checks`: checks of the node or, with `service_id`, of a service.
+    public var checks: [LocatedCheck] = []
     /// `connect.ca_provider` as written (only "consul" is valid).
     public var caProvider: String?
     public var caSettings = CASettings()
@@ -81,6 +94,9 @@ public struct ConfigFragment: Sendable, Equatable {
         result.httpReadTimeout = other.httpReadTimeout ?? httpReadTimeout
         result.httpIdleTimeout = other.httpIdleTimeout ?? httpIdleTimeout
         result.telemetry = telemetry.merged(with: other.telemetry)
+        result.enableScriptChecks = other.enableScriptChecks ?? enableScriptChecks
+        result.enableLocalScriptChecks = other.enableLocalScriptChecks ?? enableLocalScriptChecks
+        result.checks = checks + other.checks
         result.caProvider = other.caProvider ?? caProvider
         result.caSettings = caSettings.overlaid(by: other.caSettings)
         result.acl = acl.merged(with: other.acl)
@@ -177,6 +193,17 @@ extension ConfigFragment {
             fragment.httpReadTimeout = HTTPLimits.timeout(limits, "http_read_timeout")
             fragment.httpIdleTimeout = HTTPLimits.timeout(limits, "http_idle_timeout")
             limits.finish()
+        }
+        fragment.enableScriptChecks = root.bool("enable_script_checks")
+        fragment.enableLocalScriptChecks = root.bool("enable_local_script_checks")
+        var checkReaders: [(ObjectReader, String)] = []
+        if let single = root.object("check") { checkReaders.append((single, "check")) }
+        for (index, check) in (root.objectArray("checks") ?? []).enumerated() { checkReaders.append((check, "checks[\(index)]")) }
+        for (check, keyPath) in checkReaders {
+            if let definition = CheckDefinitionDecoder.decode(check, service: nil) {
+                fragment.checks.append(LocatedCheck(definition: definition, file: sink.file, keyPath: keyPath))
+            }
+            check.finish()
         }
         if let telemetry = root.object("telemetry") {
             fragment.telemetry = TelemetryFragment.decode(telemetry)

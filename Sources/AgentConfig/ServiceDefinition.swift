@@ -71,6 +71,8 @@ public struct ServiceDefinition: Sendable, Hashable {
     /// The ACL token the service was registered with (from the file or the request).
     public var token: String = ""
     public var connect: ServiceConnect?
+    /// `check` and `checks`, in order, with their IDs and names defaulted.
+    public var checks: [CheckDefinition] = []
 
     public init(id: String, name: String) {
         self.id = id

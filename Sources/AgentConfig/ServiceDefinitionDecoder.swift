@@ -31,13 +31,7 @@ public enum ServiceDefinitionDecoder {
         if let kind = reader.string("kind"), !kind.isEmpty {
             reader.report("kind", "service kind \"\(kind)\" cannot be registered directly; connectd creates connect-proxy services for managed proxies itself")
         }
-        if origin == .configFile {
-            reader.rejectIfPresent("check", "health checks are not supported by connectd; remove the check")
-            reader.rejectIfPresent("checks", "health checks are not supported by connectd; remove the checks")
-        } else {
-            _ = reader.raw("check")
-            _ = reader.raw("checks")
-        }
+        definition.checks = decodeChecks(reader, service: (definition.id, name))
         if let connect = reader.object("connect") {
             definition.connect = decodeConnect(connect, origin: origin)
             connect.finish()
@@ -60,6 +54,17 @@ public enum ServiceDefinitionDecoder {
             }
         }
         return definition
+    }
+
+    /// `check` (one) and `checks` (a list) of a service; several get IDs `service:<id>:1`, `:2`, ...
+    static func decodeChecks(_ reader: ObjectReader, service: (id: String, name: String)) -> [CheckDefinition] {
+        var readers: [ObjectReader] = []
+        if let single = reader.object("check") { readers.append(single) }
+        readers += reader.objectArray("checks") ?? []
+        return readers.enumerated().compactMap { index, check in
+            defer { check.finish() }
+            return CheckDefinitionDecoder.decode(check, service: service, position: readers.count > 1 ? index + 1 : nil)
+        }
     }
 
     private static func decodeConnect(_ reader: ObjectReader, origin: DefinitionOrigin) -> ServiceConnect {

@@ -16,7 +16,7 @@ import Testing
                                 "rules": {"service_prefix": {"web": {"policy": "write", "intentions": "write"}}}}]},
      "connect": {"proxy": {"allow_managed_root": true}},
      "services": [
-       {"name": "web", "port": 8080, "connect": {"proxy": {"command": ["/bin/sleep", "1000"],
+       {"name": "web", "port": 8080, "check": {"id": "web-ttl", "ttl": "10m"}, "connect": {"proxy": {"command": ["/bin/sleep", "1000"],
                                                            "upstreams": [{"destination_name": "db", "local_bind_port": 9191}]}}},
        {"name": "db", "port": 8081, "connect": {"proxy": {"command": ["/bin/sleep", "1000"]}}}]}
     """
@@ -60,6 +60,13 @@ import Testing
     static let probes: [String: MakeProbe] = [
         "GET /v1/agent/self": fixed("GET", "/v1/agent/self"),
         "GET /v1/agent/metrics": fixed("GET", "/v1/agent/metrics"),
+        "GET /v1/agent/checks": fixed("GET", "/v1/agent/checks"),
+        "PUT /v1/agent/check/pass/web-ttl": fixed("PUT", "/v1/agent/check/pass/web-ttl"),
+        "PUT /v1/agent/check/warn/web-ttl": fixed("PUT", "/v1/agent/check/warn/web-ttl"),
+        "PUT /v1/agent/check/fail/web-ttl": fixed("PUT", "/v1/agent/check/fail/web-ttl"),
+        "PUT /v1/agent/check/update/web-ttl": fixed("PUT", "/v1/agent/check/update/web-ttl", #"{"Status": "passing"}"#),
+        "GET /v1/health/checks/web": fixed("GET", "/v1/health/checks/web"),
+        "GET /v1/health/service/web": fixed("GET", "/v1/health/service/web"),
         "GET /v1/agent/metrics?format=prometheus": fixed("GET", "/v1/agent/metrics?format=prometheus"),
         "PUT /v1/agent/reload": fixed("PUT", "/v1/agent/reload"),
         "GET /v1/agent/services": fixed("GET", "/v1/agent/services"),

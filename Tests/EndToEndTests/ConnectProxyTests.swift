@@ -15,12 +15,18 @@ import Testing
         /// The config text, with `UPSTREAM` where web's upstream port goes.
         let configTemplate: String
 
-        /// - Parameter dbProxyConfig: more members of db's proxy `config` (JSON text, e.g. `"k": 1`).
-        init(label: String, dbProxyConfig: String = "") throws {
+        /// db's port (its `connectd demo-http`).
+        let dbPort: Int
+
+        /// - Parameters:
+        ///   - dbProxyConfig: more members of db's proxy `config` (JSON text, e.g. `"k": 1`).
+        ///   - dbService: more members of db's service definition; `DBPORT` stands for db's port.
+        init(label: String, dbProxyConfig: String = "", dbService: String = "") throws {
             dir = makeTemporaryDirectory(label)
             let (webPort, dbPort, upstreamPort, webProxyPort, dbProxyPort) = (freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort())
             self.upstreamPort = upstreamPort
             self.dbProxyPort = dbProxyPort
+            self.dbPort = dbPort
             var services: [Process] = []
             for (name, port) in [("web", webPort), ("db", dbPort)] {
                 let process = Process()
@@ -37,7 +43,8 @@ import Testing
              "services": [
                {"name": "web", "port": \(webPort), "connect": {"proxy": {"config": {"bind_port": \(webProxyPort)},
                  "upstreams": [{"destination_name": "db", "local_bind_port": UPSTREAM}]}}},
-               {"name": "db", "port": \(dbPort), "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)\(dbProxyConfig.isEmpty ? "" : ", " + dbProxyConfig)}}}}]}
+               {"name": "db", "port": \(dbPort)\(dbService.isEmpty ? "" : ", " + dbService.replacingOccurrences(of: "DBPORT", with: String(dbPort))),
+                "connect": {"proxy": {"config": {"bind_port": \(dbProxyPort)\(dbProxyConfig.isEmpty ? "" : ", " + dbProxyConfig)}}}}]}
             """
             configTemplate = template
             try template.replacingOccurrences(of: "UPSTREAM", with: String(upstreamPort))

@@ -148,3 +148,23 @@ def test_catalog_services_and_health_connect(agent):
         again, _ = c.health.connect("web", index=index, wait="1s")
         assert time.time() - started >= 0.9
         assert again == index or int(again) > int(index)
+
+
+def test_checks_through_the_client(agent):
+    c = consul.Consul(host="127.0.0.1", port=agent)
+    assert c.agent.service.register("billing", service_id="billing-1", port=9100, check=consul.Check.ttl("30s"))
+    checks = c.agent.checks()
+    assert checks["service:billing-1"]["Status"] == "critical"
+    assert checks["service:billing-1"]["ServiceName"] == "billing"
+    index, passing = c.health.service("billing", passing=True)
+    assert passing == []
+    assert c.agent.check.ttl_pass("service:billing-1", notes="all good")
+    assert c.agent.checks()["service:billing-1"]["Output"] == "all good"
+    index, listed = c.health.checks("billing")
+    assert [check["CheckID"] for check in listed] == ["service:billing-1"]
+    assert listed[0]["Status"] == "passing"
+    index, passing = c.health.service("billing", passing=True)
+    assert [entry["Service"]["ID"] for entry in passing] == ["billing-1"]
+    assert c.agent.check.ttl_fail("service:billing-1", notes="down")
+    assert c.health.service("billing", passing=True)[1] == []
+    assert c.agent.service.deregister("billing-1")

@@ -29,6 +29,8 @@ public protocol AgentBackend: Sendable {
     var leaves: LeafCache { get }
     /// The "Connect Proxy Listening" check of each managed proxy.
     var health: HealthBoard { get }
+    /// The state of every service and node check.
+    var checks: CheckBoard { get }
     var build: BuildInfo { get }
     /// The process's metrics (`/v1/agent/metrics`); routes record their own into it.
     var metrics: MetricsHub { get }

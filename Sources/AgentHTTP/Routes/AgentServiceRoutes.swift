@@ -78,6 +78,10 @@ enum AgentServiceRoutes {
         if backend.state.snapshot.proxies[definition.id] != nil {
             throw APIError.badRequest("service ID \"\(definition.id)\" is a managed proxy; register the target service instead")
         }
+        // Consul's fence: only `enable_script_checks` lets the API register a script check.
+        if !configuration.enableScriptChecks, definition.checks.contains(where: { if case .script = $0.probe { true } else { false } }) {
+            throw APIError.internalError(CheckSetRules.scriptsDisabled)
+        }
         var stored = definition
         if stored.token.isEmpty, let token = TokenExtraction.token(from: request) { stored.token = token }
         do {
@@ -127,6 +131,7 @@ enum RegistrationBody {
         let definition = ServiceDefinitionDecoder.decode(reader, origin: .api)
         if let problem = sink.problems.first {
             if problem.keyPath == "name" { throw APIError.badRequest("Missing service name") }
+            if problem.keyPath.lowercased().hasPrefix("check") { throw APIError.badRequest("Invalid check: \(problem)") }
             throw APIError.badRequest("Request decode failed: \(problem)")
         }
         guard let definition else { throw APIError.badRequest("Missing service name") }

@@ -21,11 +21,20 @@ enum CatalogRoutes {
                 }
                 return .array(connectProxies(for: name, snapshot).compactMap { proxy -> JSONValue? in
                     let check = backend.health.status(of: proxy.proxyServiceID)
-                    if passingOnly && !check.isPassing { return nil }
+                    // Consul's alias behaviour: the proxy is healthy only while its target's checks pass.
+                    let target = snapshot.services[proxy.targetServiceID]?.definition
+                    let alias = target.flatMap { CheckJSON.aggregate($0, board: backend.checks) }
+                    if passingOnly && (!check.isPassing || (alias.map { $0.status != .passing } ?? false)) { return nil }
+                    var checks = [checkJSON(proxy, check, configuration, snapshot)]
+                    if let target, let alias {
+                        checks.append(CheckJSON.alias(proxyServiceID: proxy.proxyServiceID, proxyServiceName: proxy.proxyServiceName,
+                                                      target: target, status: alias.status, output: alias.output,
+                                                      node: configuration.nodeName, index: snapshot.index))
+                    }
                     return .object([
                         ("Node", node(backend, configuration, snapshot)),
                         ("Service", service(proxy, snapshot, configuration, backend)),
-                        ("Checks", .array([checkJSON(proxy, check, configuration, snapshot)])),
+                        ("Checks", .array(checks)),
                     ])
                 })
             },

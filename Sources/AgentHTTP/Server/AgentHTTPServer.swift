@@ -20,6 +20,7 @@ public enum AgentHTTPServer {
             AuthorizeRoutes.routes(backend),
             IntentionRoutes.routes(backend),
             CatalogRoutes.routes(backend),
+            HealthCheckRoutes.routes(backend),
         ] + extraRoutes)
     }
 

@@ -24,6 +24,7 @@ extension ServiceDefinition {
             if let proxy = connect.proxy { connectMembers.append(("Proxy", proxy.registrationJSON)) }
             members.append(("Connect", .object(connectMembers)))
         }
+        if !checks.isEmpty { members.append(("Checks", .array(checks.map(\.registrationJSON)))) }
         return .object(members)
     }
 }

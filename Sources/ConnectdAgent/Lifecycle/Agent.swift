@@ -9,6 +9,7 @@ import CertificateAuthority
 import ConnectdCore
 import Fleet
 import Foundation
+import HealthChecks
 import Logging
 import ProxySupervisor
 import SystemdSupport
@@ -26,6 +27,8 @@ public final class Agent: AgentBackend, Sendable {
     public let state: AgentState
     public let leaves: LeafCache
     public let health = HealthBoard()
+    /// The state of every service and node check (runtime only).
+    public let checks = CheckBoard()
     public let build: BuildInfo
     public let nodeID: String
     public let builtinProxyCommand: [String]
@@ -279,6 +282,7 @@ public final class Agent: AgentBackend, Sendable {
                 .init(service: CAMaintenanceService(state: state, leaves: leaves, logger: logger)),
                 .init(service: ListenerCheckService(state: state, board: health, agentBindAddress: { applied.read(\.bindAddr) },
                                                     logger: logger)),
+                .init(service: checkRunner()),
                 .init(service: WatchReleaseService(release: { [state, leaves] in
                     state.shutdownWatches()
                     leaves.shutdown()
@@ -304,6 +308,21 @@ public final class Agent: AgentBackend, Sendable {
             throw AgentStartError(description: "agent stopped with an error: \(description)")
         }
         logger.info("agent stopped")
+    }
+
+    /// The runner of every service check (from the services' definitions) and node check (config files).
+    private func checkRunner() -> CheckRunner {
+        let (state, applied, logger) = (state, applied, logger)
+        return CheckRunner(board: checks, checks: {
+            applied.read(\.checks) + state.snapshot.services.values.sorted { $0.definition.id < $1.definition.id }.flatMap(\.definition.checks)
+        }, changed: {
+            try? await state.touch()
+        }, deregister: { serviceID, checkID in
+            guard state.snapshot.services[serviceID]?.source == .api else { return }
+            logger.warning("deregistering a service whose check stayed critical past deregister_critical_service_after",
+                           metadata: ["service": "\(serviceID)", "check": "\(checkID)"])
+            _ = try? await state.deregister(serviceID: serviceID)
+        }, logger: logger)
     }
 
     /// The longest `stop_grace` among the current proxies (defaults overlaid by their own settings).
