@@ -97,13 +97,14 @@ import Testing
 
         /// host-a (root holder) with web and its upstream to db; host-b with db. With
         /// `passwords`, each host logs in to etcd as its own user.
-        func startWebAndDb(passwords: [String: String] = [:], environment: [String: [String: String]] = [:]) throws {
+        /// - Parameter dbService: more members of db's service definition (JSON text).
+        func startWebAndDb(passwords: [String: String] = [:], environment: [String: [String: String]] = [:], dbService: String = "") throws {
             let web = try app("web"), db = try app("db")
             try start("host-a", rootHolder: true, services: """
                 [{"name": "web", "port": \(web), "connect": {"proxy": {"upstreams": [{"destination_name": "db", "local_bind_port": \(upstreamPort)}]}}}]
                 """, firstProxyPort: freeRange(), etcdPassword: passwords["host-a"], environment: environment["host-a"] ?? [:])
             try start("host-b", rootHolder: false, services: """
-                [{"name": "db", "port": \(db), "connect": {"proxy": {}}}]
+                [{"name": "db", "port": \(db), \(dbService.isEmpty ? "" : dbService + ", ")"connect": {"proxy": {}}}]
                 """, firstProxyPort: freeRange(), etcdPassword: passwords["host-b"], environment: environment["host-b"] ?? [:])
         }
 
@@ -227,6 +228,26 @@ import Testing
                      "connectd_ca_intermediate_expiry_seconds "] {
             #expect(metrics.contains(line), "\(line) in host-a's metrics:\n\(metrics)")
         }
+    }
+
+    /// Check states travel with the catalog: db's check failing on host-b takes db out of
+    /// host-a's `?passing` answer, and web's traffic with it.
+    @Test(.timeLimit(.minutes(2))) func aFailingCheckOnOneHostStopsTrafficFromAnother() throws {
+        let fleet = try Fleet(label: "fleet-checks")
+        defer { fleet.stop() }
+        try fleet.startWebAndDb(dbService: #""check": {"id": "db-ttl", "ttl": "10m", "status": "passing"}"#)
+        #expect(fleet.wait(seconds: 30, every: 0.2) { fleet.throughUpstream() == "hello from db\n" } != nil,
+                "web never reached db; host-b log:\n\(fleet.host("host-b").log)")
+        func passingOnA() -> Int {
+            guard case .array(let entries)? = try? fleet.json("host-a", "/v1/health/connect/db?passing") else { return -1 }
+            return entries.count
+        }
+        #expect(try fleet.send("host-b", "PUT", "/v1/agent/check/fail/db-ttl?note=down").status == 200)
+        #expect(fleet.wait(seconds: 10) { passingOnA() == 0 } != nil, "host-a still lists db as passing")
+        #expect(fleet.wait(seconds: 10) { fleet.throughUpstream() == nil } != nil, "web still reaches a failing db")
+        #expect(try fleet.send("host-b", "PUT", "/v1/agent/check/pass/db-ttl").status == 200)
+        #expect(fleet.wait(seconds: 10) { passingOnA() == 1 } != nil)
+        #expect(fleet.wait(seconds: 10) { fleet.throughUpstream() == "hello from db\n" } != nil)
     }
 
     @Test(.timeLimit(.minutes(2))) func aKilledHostLeavesTheCatalogWithinTheLeaseTTL() throws {

@@ -51,20 +51,6 @@ enum CheckJSON {
         if case .ttl = check.probe { false } else { true }
     }
 
-    /// The worst state among `service`'s checks and a line saying which is not passing; nil
-    /// when the service has no checks.
-    static func aggregate(_ service: ServiceDefinition, board: CheckBoard) -> (status: CheckHealth, output: String)? {
-        guard !service.checks.isEmpty else { return nil }
-        var worst = CheckHealth.passing
-        var failing: [String] = []
-        for check in service.checks {
-            let status = board.result(of: check.id)?.status ?? check.initialStatus
-            worst = worst.worse(status)
-            if status != .passing { failing.append("\(check.name) is \(status.rawValue)") }
-        }
-        return (worst, failing.isEmpty ? "All checks passing." : failing.joined(separator: "; "))
-    }
-
     /// The alias check of managed proxy `proxyServiceID` for its target.
     static func alias(proxyServiceID: String, proxyServiceName: String, target: ServiceDefinition, status: CheckHealth, output: String,
                       node: String, index: UInt64) -> JSONValue {

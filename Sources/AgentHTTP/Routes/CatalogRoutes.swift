@@ -23,7 +23,7 @@ enum CatalogRoutes {
                     let check = backend.health.status(of: proxy.proxyServiceID)
                     // Consul's alias behaviour: the proxy is healthy only while its target's checks pass.
                     let target = snapshot.services[proxy.targetServiceID]?.definition
-                    let alias = target.flatMap { CheckJSON.aggregate($0, board: backend.checks) }
+                    let alias = target.flatMap { ProxyHealth.aggregate($0, board: backend.checks) }
                     if passingOnly && (!check.isPassing || (alias.map { $0.status != .passing } ?? false)) { return nil }
                     var checks = [checkJSON(proxy, check, configuration, snapshot)]
                     if let target, let alias {

@@ -113,7 +113,11 @@ public final class Agent: AgentBackend, Sendable {
             let nodeID = nodeID
             do {
                 fleet = try FleetRuntime(settings: settings, dataDir: dataDir, node: configuration.nodeName,
-                                         clusterID: configuration.caSettings.clusterID, state: state, health: health,
+                                         clusterID: configuration.caSettings.clusterID, state: state,
+                                         proxyStatus: { [health, checks] proxy in
+                                             ProxyHealth.combined(listener: health.status(of: proxy.proxyServiceID),
+                                                                  target: state.snapshot.services[proxy.targetServiceID]?.definition, board: checks)
+                                         },
                                          identity: {
                                              let current = appliedConfiguration.value
                                              return CatalogPublisher.Identity(node: current.nodeName, nodeID: nodeID, datacenter: current.datacenter,

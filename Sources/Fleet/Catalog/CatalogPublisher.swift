@@ -28,7 +28,8 @@ public actor CatalogPublisher: Service {
     private let client: EtcdClient
     private let keys: FleetKeys
     private let state: AgentState
-    private let health: HealthBoard
+    /// A proxy's check as other hosts see it (its listener and its target's checks).
+    private let proxyStatus: @Sendable (ManagedProxy) -> CheckStatus
     private let identity: @Sendable () -> Identity
     private let view: @Sendable () async -> FleetView
     /// Told, before each pass, the services this host's registrations and proxies use.
@@ -43,13 +44,13 @@ public actor CatalogPublisher: Service {
     /// etcd takes at most 128 operations per transaction.
     static let batch = 100
 
-    public init(client: EtcdClient, keys: FleetKeys, state: AgentState, health: HealthBoard, identity: @escaping @Sendable () -> Identity,
+    public init(client: EtcdClient, keys: FleetKeys, state: AgentState, proxyStatus: @escaping @Sendable (ManagedProxy) -> CheckStatus, identity: @escaping @Sendable () -> Identity,
                 view: @escaping @Sendable () async -> FleetView, onUse: @escaping @Sendable (Set<String>) -> Void = { _ in },
                 logger: Logger) {
         self.client = client
         self.keys = keys
         self.state = state
-        self.health = health
+        self.proxyStatus = proxyStatus
         self.identity = identity
         self.view = view
         self.onUse = onUse
@@ -96,7 +97,7 @@ public actor CatalogPublisher: Service {
                 tags: definition.tags ?? [])))
         }
         for proxy in snapshot.proxies.values {
-            let check = health.status(of: proxy.proxyServiceID)
+            let check = proxyStatus(proxy)
             records.append(CatalogRecord(CatalogInstance(
                 node: me.node, nodeID: me.nodeID, address: me.address, datacenter: me.datacenter, serviceID: proxy.proxyServiceID,
                 serviceName: proxy.proxyServiceName, kind: "connect-proxy", port: proxy.bindPort, destinationName: proxy.targetServiceName,

@@ -27,7 +27,7 @@ public final class FleetRuntime: Sendable {
 
     /// - Parameter identity: this host as the catalog shows it (read at each publication).
     /// - Parameter leavesCurrent: whether every cached leaf is signed by the current signer.
-    public init(settings: FleetSettings, dataDir: String, node: String, clusterID: String?, state: AgentState, health: HealthBoard,
+    public init(settings: FleetSettings, dataDir: String, node: String, clusterID: String?, state: AgentState, proxyStatus: @escaping @Sendable (ManagedProxy) -> CheckStatus,
                 identity: @escaping @Sendable () -> CatalogPublisher.Identity, leavesCurrent: @escaping @Sendable () -> Bool,
                 etcdCalls: EtcdClient.CallObserver? = nil, logger: Logger) throws {
         var named = logger
@@ -66,7 +66,7 @@ public final class FleetRuntime: Sendable {
             if let seen, touched.contains("hosts") { await seen.note(view) }
         }
         let feed = feed
-        publisher = CatalogPublisher(client: client, keys: keys, state: state, health: health, identity: identity,
+        publisher = CatalogPublisher(client: client, keys: keys, state: state, proxyStatus: proxyStatus, identity: identity,
                                      view: { await feed.view },
                                      onUse: { services in if interest.pin(services) { feed.scopesChanged() } },
                                      logger: fleetLogger)
