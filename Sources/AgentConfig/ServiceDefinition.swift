@@ -33,6 +33,26 @@ public struct ManagedProxyRequest: Sendable, Hashable {
     public var upstreams: [Upstream] = []
     /// connectd's per-proxy supervision overrides (`restart`, `stop_signal`, ...); nil when none.
     public var supervision: SupervisionSettings?
+    /// Set when the proxy was asked for as `connect.sidecar_service` (Consul 1.3+).
+    public var sidecar: SidecarRegistration?
+
+    public init() {}
+
+    /// Whether connectd runs the proxy process: always for `connect.proxy`; for a sidecar unless
+    /// it has its own `port` or says `"managed": false` (then it is a registration only).
+    public var isSupervised: Bool { sidecar.map { $0.managed && $0.port == nil } ?? true }
+}
+
+/// `connect.sidecar_service`'s own keys (the rest is the proxy's, in ``ManagedProxyRequest``).
+public struct SidecarRegistration: Sendable, Hashable {
+    /// nil: `<service id>-sidecar-proxy`.
+    public var id: String?
+    /// nil: `<service name>-sidecar-proxy`.
+    public var name: String?
+    /// The port the sidecar listens on; nil: one from the proxy port range.
+    public var port: Int?
+    /// connectd's key: false registers the sidecar without running it.
+    public var managed = true
 
     public init() {}
 }
@@ -82,8 +102,14 @@ public struct ServiceDefinition: Sendable, Hashable {
     /// The managed proxy this service asks for, if any.
     public var managedProxy: ManagedProxyRequest? { connect?.proxy }
 
-    /// `<id>-proxy`: the proxy's service ID, its identity everywhere.
-    public var proxyServiceID: String { "\(id)-proxy" }
-    /// `<name>-proxy`: the proxy's service name (Consul 1.2.3+).
-    public var proxyServiceName: String { "\(name)-proxy" }
+    /// `<id>-proxy` (`<id>-sidecar-proxy` for a sidecar): the proxy's service ID, its identity everywhere.
+    public var proxyServiceID: String {
+        guard let sidecar = managedProxy?.sidecar else { return "\(id)-proxy" }
+        return sidecar.id ?? "\(id)-sidecar-proxy"
+    }
+    /// `<name>-proxy` (Consul 1.2.3+), or `<name>-sidecar-proxy` for a sidecar.
+    public var proxyServiceName: String {
+        guard let sidecar = managedProxy?.sidecar else { return "\(name)-proxy" }
+        return sidecar.name ?? "\(name)-sidecar-proxy"
+    }
 }

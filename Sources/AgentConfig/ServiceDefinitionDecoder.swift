@@ -33,7 +33,7 @@ public enum ServiceDefinitionDecoder {
         }
         definition.checks = decodeChecks(reader, service: (definition.id, name))
         if let connect = reader.object("connect") {
-            definition.connect = decodeConnect(connect, origin: origin)
+            definition.connect = decodeConnect(connect, origin: origin, servicePort: definition.port)
             connect.finish()
         }
         reader.finish()
@@ -45,9 +45,10 @@ public enum ServiceDefinitionDecoder {
         if let meta = definition.meta {
             validateMeta(meta, reader: reader)
         }
-        if let connect = definition.connect, connect.proxy != nil {
+        if let connect = definition.connect, let proxy = connect.proxy {
             if connect.native {
-                reader.report("connect", "Services that are Connect native may not have a proxy configuration")
+                reader.report("connect", proxy.sidecar == nil ? "Services that are Connect native may not have a proxy configuration"
+                                                              : "Services that are Connect native may not have a sidecar")
             }
             if origin == .configFile && definition.port == 0 {
                 reader.report("port", "Services with a Connect managed proxy must have a port set")
@@ -67,15 +68,16 @@ public enum ServiceDefinitionDecoder {
         }
     }
 
-    private static func decodeConnect(_ reader: ObjectReader, origin: DefinitionOrigin) -> ServiceConnect {
+    private static func decodeConnect(_ reader: ObjectReader, origin: DefinitionOrigin, servicePort: Int) -> ServiceConnect {
         var connect = ServiceConnect()
         connect.native = reader.bool("native") ?? false
-        if origin == .configFile {
-            reader.rejectIfPresent("sidecar_service", "sidecar_service is not supported by connectd; use a managed proxy (connect.proxy)")
-        } else {
-            _ = reader.raw("sidecar_service")
-        }
-        if let proxy = reader.object("proxy") {
+        if let sidecar = reader.object("sidecar_service") {
+            connect.proxy = decodeSidecar(sidecar, servicePort: servicePort)
+            sidecar.finish()
+            if reader.has("proxy") {
+                reader.report("proxy", "a service has either connect.proxy or connect.sidecar_service, not both")
+            }
+        } else if let proxy = reader.object("proxy") {
             connect.proxy = decodeProxy(proxy)
             if origin == .configFile {
                 // Consul's config builder defaults an empty destination type to "service"; API bodies keep it empty.
@@ -86,6 +88,43 @@ public enum ServiceDefinitionDecoder {
             proxy.finish()
         }
         return connect
+    }
+
+    /// `connect.sidecar_service`: its own keys, and its `proxy` block read like a managed proxy's.
+    static func decodeSidecar(_ reader: ObjectReader, servicePort: Int) -> ManagedProxyRequest {
+        var sidecar = SidecarRegistration()
+        sidecar.id = reader.string("id").flatMap { $0.isEmpty ? nil : $0 }
+        sidecar.name = reader.string("name").flatMap { $0.isEmpty ? nil : $0 }
+        sidecar.port = reader.int("port", in: 0...65535).flatMap { $0 == 0 ? nil : $0 }
+        sidecar.managed = reader.bool("managed") ?? true
+        for key in ["check", "checks"] {
+            reader.rejectIfPresent(key, "a sidecar gets its listener and alias checks from connectd; remove \(key)")
+        }
+        for key in ["kind", "address", "tags", "meta", "enable_tag_override", "weights", "token"] {
+            reader.rejectIfPresent(key, "not supported in a sidecar_service by connectd (its ID, name, port, managed and proxy are)")
+        }
+        var request = ManagedProxyRequest()
+        if let proxy = reader.object("proxy") {
+            for key in ["destination_service_name", "destination_service_id"] {
+                proxy.rejectIfPresent(key, "set by connectd from the service the sidecar belongs to")
+            }
+            let address = proxy.string("local_service_address")
+            let port = proxy.int("local_service_port", in: 1...65535)
+            request = decodeProxy(proxy)
+            if address != nil || port != nil {
+                // Consul's local_service_address/port: where the sidecar reaches the service.
+                var config = request.config.objectMembers ?? []
+                config.removeAll { $0.0 == "local_service_address" }
+                config.append(("local_service_address", .string("\(address ?? "127.0.0.1"):\(port ?? servicePort)")))
+                request.config = .object(config)
+            }
+            proxy.finish()
+        }
+        for index in request.upstreams.indices where request.upstreams[index].destinationType.isEmpty {
+            request.upstreams[index].destinationType = "service"
+        }
+        request.sidecar = sidecar
+        return request
     }
 
     static func decodeProxy(_ reader: ObjectReader) -> ManagedProxyRequest {

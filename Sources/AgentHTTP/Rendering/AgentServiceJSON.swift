@@ -24,7 +24,7 @@ public enum AgentServiceJSON {
             ("Weights", weights(definition.weights)),
             ("EnableTagOverride", .bool(definition.enableTagOverride)),
         ]
-        if let proxy {
+        if let proxy, proxy.request.sidecar == nil {
             let proxyJSON: JSONValue = .object([
                 ("ExecMode", .string(proxy.execMode(defaults: configuration.proxyDefaults).rawValue)),
                 ("Command", proxy.command(defaults: configuration.proxyDefaults, builtin: builtinCommand).json),

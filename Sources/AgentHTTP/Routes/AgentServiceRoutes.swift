@@ -72,7 +72,8 @@ enum AgentServiceRoutes {
         let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend)
         let definition = try RegistrationBody.decode(request.body)
         try ACLCheck.require(authorizer.serviceWrite(definition.name))
-        if definition.managedProxy != nil && !configuration.allowManagedAPIRegistration {
+        // A sidecar that is only registered (its own port, or managed false) starts no process.
+        if definition.managedProxy?.isSupervised == true && !configuration.allowManagedAPIRegistration {
             throw APIError.badRequestAs500("Managed proxy registration via the API is disallowed.")
         }
         if backend.state.snapshot.proxies[definition.id] != nil {

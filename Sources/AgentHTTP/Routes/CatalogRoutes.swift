@@ -223,7 +223,7 @@ enum CatalogRoutes {
         .object([
             ("Node", .string(configuration.nodeName)),
             ("CheckID", .string("service:\(proxy.proxyServiceID)")),
-            ("Name", .string("Connect Proxy Listening")),
+            ("Name", .string(proxy.request.sidecar == nil ? "Connect Proxy Listening" : "Connect Sidecar Listening")),
             ("Status", .string(check.status)),
             ("Notes", .string("")),
             ("Output", .string(check.output)),

@@ -21,7 +21,19 @@ extension ServiceDefinition {
         ]
         if let connect {
             var connectMembers: [(String, JSONValue)] = [("Native", .bool(connect.native))]
-            if let proxy = connect.proxy { connectMembers.append(("Proxy", proxy.registrationJSON)) }
+            if let proxy = connect.proxy {
+                if let sidecar = proxy.sidecar {
+                    var members: [(String, JSONValue)] = []
+                    if let id = sidecar.id { members.append(("ID", .string(id))) }
+                    if let name = sidecar.name { members.append(("Name", .string(name))) }
+                    if let port = sidecar.port { members.append(("Port", .int(Int64(port)))) }
+                    members.append(("Managed", .bool(sidecar.managed)))
+                    members.append(("Proxy", proxy.registrationJSON))
+                    connectMembers.append(("SidecarService", .object(members)))
+                } else {
+                    connectMembers.append(("Proxy", proxy.registrationJSON))
+                }
+            }
             members.append(("Connect", .object(connectMembers)))
         }
         if !checks.isEmpty { members.append(("Checks", .array(checks.map(\.registrationJSON)))) }

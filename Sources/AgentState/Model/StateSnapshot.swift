@@ -29,7 +29,7 @@ public struct StateSnapshot: Sendable, Equatable {
 
     /// The managed proxy of the service with ID `targetID`, if any.
     public func proxy(forTarget targetID: String) -> ManagedProxy? {
-        proxies["\(targetID)-proxy"].flatMap { $0.targetServiceID == targetID ? $0 : nil }
+        services[targetID].flatMap { proxies[$0.definition.proxyServiceID] }.flatMap { $0.targetServiceID == targetID ? $0 : nil }
     }
 
     /// Equal content, ignoring the index.

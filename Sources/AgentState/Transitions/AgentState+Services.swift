@@ -114,7 +114,8 @@ extension AgentState {
 
     /// `config.bind_port` when it is a whole number (validated at decode time).
     static func explicitBindPort(_ request: ManagedProxyRequest) -> Int? {
-        switch request.config["bind_port"] {
+        if let port = request.sidecar?.port { return port }
+        return switch request.config["bind_port"] {
         case .int(let port)?: Int(port)
         case .double(let port)? where port == port.rounded(): Int(port)
         default: nil

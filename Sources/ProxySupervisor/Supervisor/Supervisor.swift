@@ -211,7 +211,8 @@ public actor Supervisor {
         let config = configuration()
         let snapshot = state.snapshot
         var desired: [String: ProxySpec] = [:]
-        for proxy in snapshot.proxies.values {
+        // A sidecar with its own port (or `"managed": false`) is a registration: its proxy is the user's.
+        for proxy in snapshot.proxies.values where proxy.request.isSupervised {
             desired[proxy.proxyServiceID] = builder.spec(for: proxy, configuration: config)
         }
         let refuse = isRoot && !config.allowManagedRoot
