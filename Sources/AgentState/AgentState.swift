@@ -112,6 +112,12 @@ public actor AgentState {
         guard always || !proposed.sameContent(as: current) else { return current }
         let proxyRecords = proposed.proxies.mapValues(ProxyRecord.init)
         var operations = Self.serviceOperations(from: current.services, to: proposed.services)
+        for (id, check) in proposed.checks.sorted(by: { $0.key < $1.key }) where current.checks[id] != check {
+            operations.append(.put(key: "checks/\(id)", value: .object([("Definition", check.registrationJSON)])))
+        }
+        for id in current.checks.keys.sorted() where proposed.checks[id] == nil {
+            operations.append(.delete(key: "checks/\(id)"))
+        }
         for (id, record) in proxyRecords.sorted(by: { $0.key < $1.key }) where storedProxies[id] != record {
             operations.append(.put(key: "proxies/\(id)", value: record.json))
         }

@@ -143,6 +143,44 @@ import Testing
         }
     }
 
+    @Test func checksRegisteredThroughTheAPIPersistAndGoWithTheirService() async throws {
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-checkreg-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        try await TestAgent.with(dataDir: dataDir) { agent in
+            let service = try await agent.request("PUT", "/v1/agent/service/register", body: #"{"Name": "api", "Port": 9000}"#)
+            #expect(service.status == 200)
+            let forService = try await agent.request("PUT", "/v1/agent/check/register",
+                                                     body: #"{"Name": "api alive", "ServiceID": "api", "TTL": "1m"}"#)
+            #expect(forService.status == 200)
+            let node = try await agent.request("PUT", "/v1/agent/check/register", body: #"{"ID": "disk", "Name": "disk space", "TTL": "1m", "Status": "passing"}"#)
+            #expect(node.status == 200)
+            let unknown = try await agent.request("PUT", "/v1/agent/check/register", body: #"{"Name": "x", "ServiceID": "nosuch", "TTL": "1m"}"#)
+            #expect(unknown.status == 500 && unknown.text == #"ServiceID "nosuch" does not exist"#)
+            let nameless = try await agent.request("PUT", "/v1/agent/check/register", body: #"{"TTL": "1m"}"#)
+            #expect(nameless.status == 400 && nameless.text == "Missing check name")
+            let probeless = try await agent.request("PUT", "/v1/agent/check/register", body: #"{"Name": "x"}"#)
+            #expect(probeless.status == 400 && probeless.text == "Invalid check: a check needs one of tcp, http, ttl or args")
+            let passed = try await agent.request("PUT", "/v1/agent/check/pass/service:api")
+            #expect(passed.status == 200)
+            let checks = try await agent.json("/v1/agent/checks")
+            #expect(checks["service:api"]?["Status"] == .string("passing") && checks["service:api"]?["ServiceName"] == .string("api"))
+            #expect(checks["disk"]?["Status"] == .string("passing") && checks["disk"]?["ServiceID"] == .string(""))
+        }
+        try await TestAgent.with(dataDir: dataDir) { agent in
+            let checks = try await agent.json("/v1/agent/checks")
+            #expect(checks["service:api"]?["Name"] == .string("api alive"), "registered checks survive a restart")
+            #expect(checks["disk"] != nil)
+            let removed = try await agent.request("PUT", "/v1/agent/check/deregister/disk")
+            #expect(removed.status == 200)
+            let gone = try await agent.request("PUT", "/v1/agent/service/deregister/api")
+            #expect(gone.status == 200)
+            let after = try await agent.json("/v1/agent/checks")
+            #expect(after["disk"] == nil && after["service:api"] == nil, "a deregistered service takes its checks along: \(after)")
+            let again = try await agent.request("PUT", "/v1/agent/check/deregister/disk")
+            #expect(again.status == 200, "an unknown check deregisters quietly, as in Consul")
+        }
+    }
+
     @Test func checksOfAnAPIServiceSurviveARestart() async throws {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("connectd-checks-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dataDir) }

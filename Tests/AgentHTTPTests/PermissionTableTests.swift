@@ -66,6 +66,15 @@ import Testing
         "PUT /v1/agent/check/fail/web-ttl": fixed("PUT", "/v1/agent/check/fail/web-ttl"),
         "PUT /v1/agent/check/update/web-ttl": fixed("PUT", "/v1/agent/check/update/web-ttl", #"{"Status": "passing"}"#),
         "GET /v1/health/checks/web": fixed("GET", "/v1/health/checks/web"),
+        "PUT /v1/agent/check/register": fixed("PUT", "/v1/agent/check/register", #"{"Name": "web extra", "ID": "web-extra-check", "ServiceID": "web", "TTL": "1m"}"#),
+        "PUT /v1/agent/check/register (node check)": { _ in
+            Probe(method: "PUT", target: "/v1/agent/check/register", body: #"{"Name": "disk", "TTL": "1m"}"#)
+        },
+        "PUT /v1/agent/check/deregister/web-extra-check": { agent in
+            _ = try await agent.request("PUT", "/v1/agent/check/register", headers: master,
+                                        body: #"{"Name": "web extra", "ID": "web-extra-check", "ServiceID": "web", "TTL": "1m"}"#)
+            return Probe(method: "PUT", target: "/v1/agent/check/deregister/web-extra-check", body: nil)
+        },
         "GET /v1/health/service/web": fixed("GET", "/v1/health/service/web"),
         "GET /v1/agent/metrics?format=prometheus": fixed("GET", "/v1/agent/metrics?format=prometheus"),
         "PUT /v1/agent/reload": fixed("PUT", "/v1/agent/reload"),

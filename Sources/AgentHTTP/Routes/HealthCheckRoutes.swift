@@ -38,6 +38,12 @@ enum HealthCheckRoutes {
                 guard let health = CheckHealth(rawValue: status) else { throw APIError.badRequest("Invalid check status: \"\(status)\"") }
                 return (health, output)
             },
+            Route(.exact("/v1/agent/check/register"), methods: ["PUT"]) { request throws(APIError) in
+                try await register(request, backend)
+            },
+            Route(.prefix("/v1/agent/check/deregister/"), methods: ["PUT"]) { request throws(APIError) in
+                try await deregister(request, backend)
+            },
             CatalogRoutes.blocking(.prefix("/v1/health/checks/"), backend) { request, snapshot, authorizer, configuration throws(APIError) in
                 let name = request.pathSuffix
                 try ACLCheck.require(authorizer.discoveryRead(name))
@@ -78,6 +84,9 @@ enum HealthCheckRoutes {
         for service in snapshot.services.values.map(\.definition).sorted(by: { $0.id < $1.id }) {
             checks += service.checks.map { ($0, service) }
         }
+        for check in snapshot.checks.values.sorted(by: { $0.id < $1.id }) {
+            checks.append((check, check.serviceID.flatMap { snapshot.services[$0]?.definition }))
+        }
         return checks
     }
 
@@ -110,6 +119,65 @@ enum HealthCheckRoutes {
             }
             return .empty
         }
+    }
+
+    /// `PUT /v1/agent/check/register`: Consul's body (`Name`, `CheckID`, `ServiceID`, a probe,
+    /// timing); `service:write` on its service, `agent:write` for a node check.
+    static func register(_ request: APIRequest, _ backend: any AgentBackend) async throws(APIError) -> APIResponse {
+        let configuration = backend.configuration()
+        let snapshot = backend.state.snapshot
+        let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend, snapshot: snapshot)
+        let document = try JSONBody.parse(request.body)
+        let sink = ProblemSink(file: nil)
+        let reader = try JSONBody.object(document, sink: sink)
+        let decoded = CheckDefinitionDecoder.decode(reader, service: nil)
+        if let problem = sink.problems.first {
+            if problem.keyPath == "name" { throw APIError.badRequest("Missing check name") }
+            throw APIError.badRequest("Invalid check: \(problem)")
+        }
+        guard let check = decoded else { throw APIError.badRequest("Missing check name") }
+        let service = check.serviceID.flatMap { snapshot.services[$0]?.definition }
+        try ACLCheck.require(service.map { authorizer.serviceWrite($0.name) } ?? authorizer.agentWrite(configuration.nodeName))
+        if let serviceID = check.serviceID, service == nil {
+            throw APIError.internalError("ServiceID \"\(serviceID)\" does not exist")
+        }
+        if case .script = check.probe, !configuration.enableScriptChecks {
+            throw APIError.internalError(CheckSetRules.scriptsDisabled)
+        }
+        if let owner = defined(snapshot, configuration).first(where: { $0.0.id == check.id && snapshot.checks[check.id] == nil }) {
+            throw APIError.badRequest("check ID \"\(check.id)\" is already defined by \(owner.1.map { "service \($0.id)" } ?? "a config file"); choose another ID")
+        }
+        do throws(StateError) {
+            try await backend.state.registerCheck(check)
+        } catch {
+            throw APIError(error)
+        }
+        return .empty
+    }
+
+    /// `PUT /v1/agent/check/deregister/:id`: only checks registered through the API; an unknown
+    /// ID is a 200, as in Consul.
+    static func deregister(_ request: APIRequest, _ backend: any AgentBackend) async throws(APIError) -> APIResponse {
+        let configuration = backend.configuration()
+        let snapshot = backend.state.snapshot
+        let authorizer = try ACLCheck.authorizer(ACLCheck.token(request, configuration), backend: backend, snapshot: snapshot)
+        let id = request.pathSuffix
+        guard let check = snapshot.checks[id] else {
+            if let (_, service) = defined(snapshot, configuration).first(where: { $0.0.id == id }) {
+                try ACLCheck.require(service.map { authorizer.serviceWrite($0.name) } ?? authorizer.agentWrite(configuration.nodeName))
+                throw APIError.badRequest("check \"\(id)\" is part of \(service.map { "service \($0.id)'s definition" } ?? "a config file"); remove it there")
+            }
+            try ACLCheck.require(authorizer.agentWrite(configuration.nodeName))
+            return .empty
+        }
+        let service = check.serviceID.flatMap { snapshot.services[$0]?.definition }
+        try ACLCheck.require(service.map { authorizer.serviceWrite($0.name) } ?? authorizer.agentWrite(configuration.nodeName))
+        do throws(StateError) {
+            try await backend.state.deregisterCheck(id: id)
+        } catch {
+            throw APIError(error)
+        }
+        return .empty
     }
 
     /// Consul keeps 4 KiB of a check's output.

@@ -22,6 +22,7 @@ struct StateLoader {
     func load(caSettings: CASettings, now: Date, shared: Bool = false) throws(StateError) -> Loaded {
         var proxies: [String: ProxyRecord] = [:]
         var services: [String: LocalService] = [:]
+        var checks: [String: CheckDefinition] = [:]
         var intentions = IntentionTable()
         var damagedIntention: StoredEntry?
         do throws(StoreError) {
@@ -35,6 +36,10 @@ struct StateLoader {
             for entry in try store.list(prefix: "services/") {
                 guard let definition = service(entry) else { continue }
                 services[definition.id] = LocalService(definition: definition, source: .api)
+            }
+            for entry in try store.list(prefix: "checks/") {
+                guard let definition = check(entry) else { continue }
+                checks[definition.id] = definition
             }
             // An intention record is never set aside: a lost deny would silently allow traffic.
             var unusable: StoredEntry?
@@ -51,6 +56,7 @@ struct StateLoader {
         let ca = shared ? CAPolicy.fleetPending(settings: caSettings, reason: Self.waitingForFleet)
             : try authority(caSettings: caSettings, now: now)
         var snapshot = StateSnapshot(index: store.revision + 1, services: services, proxies: [:], intentions: intentions, ca: ca)
+        snapshot.checks = checks
         if shared { snapshot.fleetCatalog = FleetCatalog() }
         for service in services.values {
             guard let request = service.definition.managedProxy else { continue }
@@ -75,6 +81,20 @@ struct StateLoader {
         else {
             let problems = sink.problems.map { "\($0.keyPath): \($0.message)" }
             let reason = problems.isEmpty ? "not a service record (expected a Definition object with a Name)" : problems.joined(separator: "; ")
+            store.quarantine(entry.key, reason: reason, logger: logger)
+            return nil
+        }
+        return definition
+    }
+
+    private func check(_ entry: StoredEntry) -> CheckDefinition? {
+        let sink = ProblemSink(file: entry.key)
+        guard let body = entry.value["Definition"],
+              let reader = ObjectReader.object(body, path: "Definition", sink: sink, matching: .lenient),
+              let definition = CheckDefinitionDecoder.decode(reader, service: nil), sink.problems.isEmpty
+        else {
+            let problems = sink.problems.map { "\($0.keyPath): \($0.message)" }
+            let reason = problems.isEmpty ? "not a check record (expected a Definition object with a Name and one probe)" : problems.joined(separator: "; ")
             store.quarantine(entry.key, reason: reason, logger: logger)
             return nil
         }

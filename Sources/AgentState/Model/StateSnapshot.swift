@@ -1,6 +1,7 @@
 // The agent's one versioned snapshot: services, managed proxies, intentions and the CA, as one
 // value at one index. Readers never see a half-applied change.
 
+import AgentConfig
 import Authorization
 import CertificateAuthority
 
@@ -15,6 +16,8 @@ public struct StateSnapshot: Sendable, Equatable {
     public var intentions: IntentionTable
     /// The certificate authority: roots with their keys, configuration, roots index.
     public var ca: CAState
+    /// Checks registered through `PUT /v1/agent/check/register`, by check ID (persisted).
+    public var checks: [String: CheckDefinition] = [:]
     /// Fleet mode: every host's services and proxies as etcd holds them; nil on a single host.
     public var fleetCatalog: FleetCatalog?
 
@@ -35,6 +38,6 @@ public struct StateSnapshot: Sendable, Equatable {
     /// Equal content, ignoring the index.
     func sameContent(as other: StateSnapshot) -> Bool {
         services == other.services && proxies == other.proxies && intentions.intentions == other.intentions.intentions
-            && ca == other.ca
+            && ca == other.ca && checks == other.checks
     }
 }

@@ -32,7 +32,25 @@ extension AgentState {
         var next = snapshot
         guard let existing = next.services.removeValue(forKey: serviceID) else { return false }
         guard mayChange(existing.definition) else { throw .forbidden(serviceID: serviceID) }
+        // The service's registered checks go with it, as in Consul.
+        next.checks = next.checks.filter { $0.value.serviceID != serviceID }
         try commit(withProxies(next, allocator: allocator))
+        return true
+    }
+
+    /// Adds or replaces a check registered through the API (persisted).
+    public func registerCheck(_ check: CheckDefinition) throws(StateError) {
+        var next = snapshot
+        next.checks[check.id] = check
+        try commit(next)
+    }
+
+    /// Removes an API-registered check; false when there is none with `id`.
+    @discardableResult
+    public func deregisterCheck(id: String) throws(StateError) -> Bool {
+        var next = snapshot
+        guard next.checks.removeValue(forKey: id) != nil else { return false }
+        try commit(next)
         return true
     }
 

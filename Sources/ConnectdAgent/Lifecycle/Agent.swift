@@ -318,7 +318,9 @@ public final class Agent: AgentBackend, Sendable {
     private func checkRunner() -> CheckRunner {
         let (state, applied, logger) = (state, applied, logger)
         return CheckRunner(board: checks, checks: {
-            applied.read(\.checks) + state.snapshot.services.values.sorted { $0.definition.id < $1.definition.id }.flatMap(\.definition.checks)
+            let snapshot = state.snapshot
+            return applied.read(\.checks) + snapshot.services.values.sorted { $0.definition.id < $1.definition.id }.flatMap(\.definition.checks)
+                + snapshot.checks.values.sorted { $0.id < $1.id }
         }, changed: {
             try? await state.touch()
         }, deregister: { serviceID, checkID in
