@@ -117,3 +117,12 @@ func makeTemporaryDirectory(_ label: String) -> String {
 func freeLoopbackPort() -> Int {
     SocketAddress.freeLoopbackPort() ?? Int.random(in: 40000...50000)
 }
+
+/// Starts `connectd demo-http -name <name>` on 127.0.0.1:`port` (it answers `hello from <name>`).
+func startDemoHTTP(_ name: String, port: Int) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: connectdBinary())
+    process.arguments = ["demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
+    try process.run()
+    return process
+}

@@ -27,15 +27,7 @@ import Testing
             self.upstreamPort = upstreamPort
             self.dbProxyPort = dbProxyPort
             self.dbPort = dbPort
-            var services: [Process] = []
-            for (name, port) in [("web", webPort), ("db", dbPort)] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: connectdBinary())
-                process.arguments = ["demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
-                try process.run()
-                services.append(process)
-            }
-            self.services = services
+            services = [try startDemoHTTP("web", port: webPort), try startDemoHTTP("db", port: dbPort)]
             let template = """
             {"bind_addr": "127.0.0.1",
              "connect": {"proxy": {"allow_managed_root": true}, "proxy_defaults": {"stop_grace": "2s"},

@@ -44,11 +44,7 @@ import Testing
         #expect(webLog.contains("no healthy instance"), "\(webLog.suffix(800))")
 
         // db back on its port: passing again, traffic again.
-        let db = Process()
-        db.executableURL = URL(fileURLWithPath: connectdBinary())
-        db.arguments = ["demo-http", "-name", "db", "-listen", "127.0.0.1:\(demo.dbPort)"]
-        try db.run()
-        restarted = db
+        restarted = try startDemoHTTP("db", port: demo.dbPort)
         #expect(demo.wait(seconds: 10) { checkStatus() == "passing" } != nil)
         #expect(demo.waitUntil(reachable: true, seconds: 10), "traffic returns when db is healthy again")
     }

@@ -9,14 +9,7 @@ import Testing
         let dir = makeTemporaryDirectory("sidecar")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (webPort, dbPort, upstreamPort, envoyPort) = (freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort(), freeLoopbackPort())
-        var apps: [Process] = []
-        for (name, port) in [("web", webPort), ("db", dbPort)] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: connectdBinary())
-            process.arguments = ["demo-http", "-name", name, "-listen", "127.0.0.1:\(port)"]
-            try process.run()
-            apps.append(process)
-        }
+        let apps = [try startDemoHTTP("web", port: webPort), try startDemoHTTP("db", port: dbPort)]
         defer { for app in apps { app.terminate(); app.waitUntilExit() } }
         try """
         bind_addr = "127.0.0.1"

@@ -74,31 +74,30 @@ struct StateLoader {
 
     /// A stored API registration, or nil (and quarantined) when it is not one.
     private func service(_ entry: StoredEntry) -> ServiceDefinition? {
-        let sink = ProblemSink(file: entry.key)
-        guard let body = entry.value["Definition"],
-              let reader = ObjectReader.object(body, path: "Definition", sink: sink, matching: .lenient),
-              let definition = ServiceDefinitionDecoder.decode(reader, origin: .api), sink.problems.isEmpty
-        else {
-            let problems = sink.problems.map { "\($0.keyPath): \($0.message)" }
-            let reason = problems.isEmpty ? "not a service record (expected a Definition object with a Name)" : problems.joined(separator: "; ")
-            store.quarantine(entry.key, reason: reason, logger: logger)
-            return nil
+        definition(entry, expected: "not a service record (expected a Definition object with a Name)") { reader in
+            ServiceDefinitionDecoder.decode(reader, origin: .api)
         }
-        return definition
     }
 
     private func check(_ entry: StoredEntry) -> CheckDefinition? {
+        definition(entry, expected: "not a check record (expected a Definition object with a Name and one probe)") { reader in
+            CheckDefinitionDecoder.decode(reader, service: nil)
+        }
+    }
+
+    /// A record's `Definition` (a registration body) read by `decode`; quarantined with the
+    /// problems (or `expected`) when it does not read cleanly.
+    private func definition<Value>(_ entry: StoredEntry, expected: String, decode: (ObjectReader) -> Value?) -> Value? {
         let sink = ProblemSink(file: entry.key)
         guard let body = entry.value["Definition"],
               let reader = ObjectReader.object(body, path: "Definition", sink: sink, matching: .lenient),
-              let definition = CheckDefinitionDecoder.decode(reader, service: nil), sink.problems.isEmpty
+              let value = decode(reader), sink.problems.isEmpty
         else {
             let problems = sink.problems.map { "\($0.keyPath): \($0.message)" }
-            let reason = problems.isEmpty ? "not a check record (expected a Definition object with a Name and one probe)" : problems.joined(separator: "; ")
-            store.quarantine(entry.key, reason: reason, logger: logger)
+            store.quarantine(entry.key, reason: problems.isEmpty ? expected : problems.joined(separator: "; "), logger: logger)
             return nil
         }
-        return definition
+        return value
     }
 
     /// The stored CA, or a new one committed now when this data_dir never had one. Stored CA
